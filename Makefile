@@ -1,0 +1,50 @@
+# detrkit developer commands. Every target sets up what it needs, idempotently:
+#   make setup   virtualenv in .venv, torch, dev tools, and the compiled extension detrkit._C
+#   make test    setup + lint (ruff) + format check + the test suite
+# The CUDA kernels are compiled whenever a CUDA toolkit is found (CUDA_HOME, default /usr/local/cuda), with
+# or without a GPU; FORCE_CUDA=0 builds the CPU kernels only.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CUDA_HOME ?= /usr/local/cuda
+FORCE_CUDA ?= $(if $(wildcard $(CUDA_HOME)/bin/nvcc),1,0)
+TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
+MAX_JOBS ?= 2
+export CUDA_HOME FORCE_CUDA TORCH_CUDA_ARCH_LIST MAX_JOBS
+
+OPS_SOURCES := $(shell find ops -type f)
+DEPS_STAMP := $(VENV)/.deps-stamp
+EXT_STAMP := $(VENV)/.ext-cuda$(FORCE_CUDA)-stamp
+
+.PHONY: setup test lint benchmark clean
+
+setup: $(EXT_STAMP)
+
+$(DEPS_STAMP): requirements/torch.txt requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/torch.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/dev.txt
+	touch $@
+
+$(EXT_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(OPS_SOURCES)
+	@echo "detrkit: building detrkit._C (FORCE_CUDA=$(FORCE_CUDA), CUDA_HOME=$(CUDA_HOME), archs $(TORCH_CUDA_ARCH_LIST))"
+	rm -f $(VENV)/.ext-cuda*-stamp
+	$(PY) -m pip install --disable-pip-version-check --no-build-isolation --no-deps -q -e .
+	$(PY) -c "import detrkit; print('detrkit ops:', detrkit.ops_info())"
+	touch $@
+
+lint: $(DEPS_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: setup lint
+	$(PY) -c "import detrkit; print('detrkit ops:', detrkit.ops_info())"
+	$(PY) -m pytest
+
+benchmark: setup
+	$(PY) benchmarks/ms_deform_attn.py --json
+	$(PY) benchmarks/nms.py --json
+
+clean:
+	rm -rf build detrkit/_C*.so $(VENV)/.ext-cuda*-stamp

@@ -1,0 +1,56 @@
+"""Builds detrkit and its compiled operators, the extension module ``detrkit._C`` (sources in ``ops/``).
+
+The CPU kernels are always built. The CUDA kernels are built when CUDA is usable, or when ``FORCE_CUDA=1``
+(with ``CUDA_HOME`` pointing at a CUDA toolkit and ``TORCH_CUDA_ARCH_LIST`` naming the target architectures),
+which is how CI compiles them on a machine without a GPU.
+"""
+
+import glob
+import os
+
+import torch
+from setuptools import setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+
+def build_cuda() -> bool:
+    if os.environ.get("FORCE_CUDA", "0") == "1":
+        if CUDA_HOME is None:
+            raise RuntimeError(
+                "FORCE_CUDA=1 but no CUDA toolkit was found: set CUDA_HOME (e.g. /usr/local/cuda)"
+            )
+        return True
+    return torch.cuda.is_available() and CUDA_HOME is not None
+
+
+def extension():
+    sources = sorted(glob.glob("ops/**/*.cpp", recursive=True))
+    # -fopenmp makes at::parallel_for parallel in our kernels (torch's ATen backend is OpenMP; the runtime,
+    # libgomp.so.1, is the one torch has already loaded).
+    cxx_flags = ["-O3", "-fopenmp", "-DDETRKIT_OPENMP_SIMD"]
+    link_flags = ["-fopenmp"]
+    if not build_cuda():
+        print("detrkit: building the CPU kernels only")
+        return CppExtension(
+            "detrkit._C", sources, extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags
+        )
+    print(
+        f"detrkit: building the CPU and CUDA kernels (CUDA_HOME={CUDA_HOME}, "
+        f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', 'auto')})"
+    )
+    sources += sorted(glob.glob("ops/**/*.cu", recursive=True))
+    # --fmad=false keeps a * b + c as two rounded operations, as on the CPU, so that both kernels compute the
+    # same numbers (NMS decisions in particular must not change with the device).
+    nvcc_flags = ["-O3", "--fmad=false"]
+    return CUDAExtension(
+        "detrkit._C",
+        sources,
+        extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
+        extra_link_args=link_flags,
+    )
+
+
+setup(
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+)
