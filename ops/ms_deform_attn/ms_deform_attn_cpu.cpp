@@ -29,7 +29,8 @@ struct SingleLane {
   }
 };
 
-// The forward accumulates this many channels at a time in a local array the compiler keeps in registers.
+// Channels are processed in blocks of this many, a compile-time count, so the compiler unrolls the channel loops
+// and keeps the forward's accumulators in vector registers; a remainder block has a run-time count.
 constexpr int64_t kChannelBlock = 32;
 // Items per task: one item costs levels * points * 4 * channels multiply-adds.
 constexpr int64_t kForwardGrain = 16;
@@ -84,7 +85,7 @@ struct ForwardItems {
   }
 };
 
-// (b, h) pairs [begin, end) of the backward, every query.
+// (b, h) pairs [begin, end) of the backward, every query, channels in blocks as in the forward.
 struct BackwardItems {
   template <typename scalar_t>
   static DETRKIT_INLINE void run(const BackwardArgs<scalar_t>& a, int64_t begin, int64_t end) {
@@ -94,9 +95,17 @@ struct BackwardItems {
       const int64_t h = bh % sizes.heads;
       for (int64_t q = 0; q < sizes.queries; ++q) {
         const int64_t item = (b * sizes.queries + q) * sizes.heads + h;
-        ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(
-            sizes, b, item, h, 0, a.in.value, a.in.shapes, a.in.starts, a.in.loc, a.in.attn, a.grad_out,
-            a.grad_value, a.grad_loc, a.grad_attn);
+        int64_t c0 = 0;
+        for (; c0 + kChannelBlock <= sizes.channels; c0 += kChannelBlock) {
+          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(
+              sizes, b, item, h, 0, c0, std::integral_constant<int64_t, kChannelBlock>{}, a.in.value, a.in.shapes,
+              a.in.starts, a.in.loc, a.in.attn, a.grad_out, a.grad_value, a.grad_loc, a.grad_attn);
+        }
+        if (c0 < sizes.channels) {
+          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(
+              sizes, b, item, h, 0, c0, sizes.channels - c0, a.in.value, a.in.shapes, a.in.starts, a.in.loc,
+              a.in.attn, a.grad_out, a.grad_value, a.grad_loc, a.grad_attn);
+        }
       }
     }
   }
@@ -156,8 +165,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
   const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
   const at::Tensor grad_out = grad_output.contiguous();
   at::Tensor grad_value = at::zeros_like(in.value);
-  at::Tensor grad_loc = at::empty_like(in.loc);
-  at::Tensor grad_attn = at::empty_like(in.attn);
+  at::Tensor grad_loc = at::zeros_like(in.loc);
+  at::Tensor grad_attn = at::zeros_like(in.attn);
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward_cpu", [&] {
     const BackwardArgs<scalar_t> args{in.pointers<scalar_t>(sizes), grad_out.data_ptr<scalar_t>(),
                                       grad_value.data_ptr<scalar_t>(), grad_loc.data_ptr<scalar_t>(),

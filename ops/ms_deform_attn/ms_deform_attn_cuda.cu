@@ -75,10 +75,9 @@ __global__ void ms_deform_attn_backward_kernel(
   const int64_t lane = threadIdx.x % kWarpSize;
   const int64_t b = item / (sizes.queries * sizes.heads);
   const int64_t h = item % sizes.heads;
-  ms_deform_attn_backward_item<kWarpSize, AtomicAdd<scalar_t>, WarpSum>(sizes, b, item, h, lane, value,
-                                                                       spatial_shapes, level_start, sampling_loc,
-                                                                       attention, grad_out, grad_value, grad_loc,
-                                                                       grad_attention);
+  ms_deform_attn_backward_item<kWarpSize, AtomicAdd<scalar_t>, WarpSum>(
+      sizes, b, item, h, lane, 0, sizes.channels, value, spatial_shapes, level_start, sampling_loc, attention,
+      grad_out, grad_value, grad_loc, grad_attention);
 }
 
 at::Tensor ms_deform_attn_forward_cuda(

@@ -130,19 +130,21 @@ DETRKIT_INLINE void ms_deform_attn_forward_item(
   }
 }
 
-// Backward of one (b, q, h) for channels c = lane, lane + kChannelStep, ...:
-//   grad_value[token, c]     += attention * weight_k * grad_out[c]          (through Accumulate::add)
-//   grad_attention[l, p]      = sum_c grad_out[c] * bilinear(value)[c]
-//   grad_loc[l, p]            = attention * sum_k d weight_k / d loc * <grad_out, value[token_k]>
+// Backward of one (b, q, h) for the channel block [c0, c0 + count), channels c = lane, lane + kChannelStep, ...:
+//   grad_value[token, c]  += attention * weight_k * grad_out[c]                   (through Accumulate::add)
+//   grad_attention[l, p]  += sum_c grad_out[c] * bilinear(value)[c]
+//   grad_loc[l, p]        += attention * sum_k d weight_k / d loc * <grad_out, value[token_k]>
 // The three per-sample sums are partial over the lane's channels; LaneSum::sum adds them across lanes (the
-// identity on the CPU) and lane 0 writes them.
-template <int kChannelStep, typename Accumulate, typename LaneSum, typename scalar_t>
+// identity on the CPU) and lane 0 adds them to grad_attention and grad_loc, which start at zero.
+template <int kChannelStep, typename Accumulate, typename LaneSum, typename scalar_t, typename Count>
 DETRKIT_INLINE void ms_deform_attn_backward_item(
     const MsDeformAttnSizes& sizes,
     int64_t b,
     int64_t item,
     int64_t h,
     int64_t lane,
+    int64_t c0,
+    Count count,
     const scalar_t* __restrict__ value,
     const int64_t* __restrict__ spatial_shapes,
     const int64_t* __restrict__ level_start,
@@ -153,13 +155,13 @@ DETRKIT_INLINE void ms_deform_attn_backward_item(
     scalar_t* __restrict__ grad_loc,
     scalar_t* __restrict__ grad_attention) {
   const int64_t token_stride = sizes.heads * sizes.channels;
-  const int64_t head_offset = b * sizes.tokens * token_stride + h * sizes.channels;
+  const int64_t head_offset = b * sizes.tokens * token_stride + h * sizes.channels + c0;
   const scalar_t* value_head = value + head_offset;
   scalar_t* grad_value_head = grad_value + head_offset;
   const int64_t samples = sizes.levels * sizes.points;
   const scalar_t* loc = sampling_loc + item * samples * 2;
   const scalar_t* weights = attention + item * samples;
-  const scalar_t* g = grad_out + item * sizes.channels;
+  const scalar_t* g = grad_out + item * sizes.channels + c0;
   for (int64_t l = 0; l < sizes.levels; ++l) {
     const int64_t height = spatial_shapes[2 * l];
     const int64_t width = spatial_shapes[2 * l + 1];
@@ -176,7 +178,7 @@ DETRKIT_INLINE void ms_deform_attn_backward_item(
         const scalar_t w = a * corners.weight[k];
         scalar_t dot = 0;
         DETRKIT_SIMD_SUM(dot)
-        for (int64_t c = lane; c < sizes.channels; c += kChannelStep) {
+        for (int64_t c = lane; c < static_cast<int64_t>(count); c += kChannelStep) {
           dot += g[c] * v[c];
           Accumulate::add(gv + c, w * g[c]);
         }
@@ -189,9 +191,9 @@ DETRKIT_INLINE void ms_deform_attn_backward_item(
       grad_y = LaneSum::sum(grad_y);
       if (lane == 0) {
         // x = loc_x * width - 0.5, so d/d loc_x = width * d/dx (same for y).
-        grad_attention[item * samples + s] = grad_a;
-        grad_loc[(item * samples + s) * 2] = a * grad_x * static_cast<scalar_t>(width);
-        grad_loc[(item * samples + s) * 2 + 1] = a * grad_y * static_cast<scalar_t>(height);
+        grad_attention[item * samples + s] += grad_a;
+        grad_loc[(item * samples + s) * 2] += a * grad_x * static_cast<scalar_t>(width);
+        grad_loc[(item * samples + s) * 2 + 1] += a * grad_y * static_cast<scalar_t>(height);
       }
     }
   }
