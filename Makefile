@@ -21,10 +21,10 @@ EXT_STAMP := $(VENV)/.ext-cuda$(FORCE_CUDA)-stamp
 
 setup: $(EXT_STAMP)
 
-$(DEPS_STAMP): requirements/torch.txt requirements/dev.txt
+$(DEPS_STAMP): requirements/torch.txt requirements/runtime.txt requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/torch.txt
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements/dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements/runtime.txt -r requirements/dev.txt
 	touch $@
 
 $(EXT_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(OPS_SOURCES)

@@ -1,0 +1,1 @@
+"""Utilities shared by the library: distributed helpers, logging, events, visualisation."""
