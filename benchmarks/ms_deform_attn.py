@@ -11,14 +11,12 @@ its level once the inputs exist; times are medians of several runs after a warm-
     python benchmarks/ms_deform_attn.py [--threads 2] [--repeats 5] [--json]
 """
 
-import argparse
-import json
 import math
 import multiprocessing
 import resource
 
 import torch
-from common import machine_description, median_seconds
+from common import machine_description, main, median_seconds
 
 import detrkit
 from detrkit.layers import multi_scale_deformable_attn, multi_scale_deformable_attn_pytorch
@@ -107,19 +105,5 @@ def run(threads: int, repeats: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    args = parser.parse_args()
-    result = run(args.threads, args.repeats)
-    for key, value in result.items():
-        if isinstance(value, float):
-            print(f"{key:32s} {value:10.2f}")
-    if args.json:
-        print(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__.splitlines()[0], run, default_repeats=5)

@@ -8,12 +8,9 @@ cells repeat cells, as top-k proposals over all levels would not, so the small l
     python benchmarks/nms.py [--threads 2] [--repeats 7] [--json]
 """
 
-import argparse
-import json
-
 import torch
 import torchvision
-from common import machine_description, median_seconds
+from common import machine_description, main, median_seconds
 
 import detrkit
 from detrkit.layers import batched_nms
@@ -56,19 +53,5 @@ def run(threads: int, repeats: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--json", action="store_true", help="print one JSON object last")
-    args = parser.parse_args()
-    result = run(args.threads, args.repeats)
-    for key, value in result.items():
-        if not isinstance(value, dict):
-            print(f"{key:16s} {value}")
-    if args.json:
-        print(json.dumps(result))
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__.splitlines()[0], run, default_repeats=7)

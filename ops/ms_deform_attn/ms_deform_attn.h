@@ -22,4 +22,27 @@ MsDeformAttnSizes check_ms_deform_attn_inputs(
 void check_ms_deform_attn_grad_output(
     const at::Tensor& grad_output, const at::Tensor& value, const MsDeformAttnSizes& sizes);
 
+// The op's input tensors made contiguous (held here for the kernel's lifetime) and their pointers.
+struct ContiguousInputs {
+  at::Tensor value, shapes, starts, loc, attn;
+
+  ContiguousInputs(const at::Tensor& value_, const at::Tensor& shapes_, const at::Tensor& starts_,
+                   const at::Tensor& loc_, const at::Tensor& attn_)
+      : value(value_.contiguous()),
+        shapes(shapes_.contiguous()),
+        starts(starts_.contiguous()),
+        loc(loc_.contiguous()),
+        attn(attn_.contiguous()) {}
+
+  template <typename scalar_t>
+  MsDeformAttnInputs<scalar_t> pointers(const MsDeformAttnSizes& sizes) const {
+    return {sizes,
+            value.data_ptr<scalar_t>(),
+            shapes.data_ptr<int64_t>(),
+            starts.data_ptr<int64_t>(),
+            loc.data_ptr<scalar_t>(),
+            attn.data_ptr<scalar_t>()};
+  }
+};
+
 }  // namespace detrkit

@@ -4,6 +4,9 @@
 //   forward:  parallel over batch x queries x heads; each item writes its own output row.
 //   backward: parallel over batch x heads; an item of (b, h) only adds into grad_value[b, :, h, :], so the
 //             threads never write the same element and no atomics or per-thread copies are needed.
+// Channels go in blocks of kChannelBlock, a compile-time count, so the compiler unrolls the channel loops and
+// keeps the forward's accumulators and the backward's grad_out slice in vector registers; a remainder block
+// has a run-time count.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -29,63 +32,45 @@ struct SingleLane {
   }
 };
 
-// Channels are processed in blocks of this many, a compile-time count, so the compiler unrolls the channel loops
-// and keeps the forward's accumulators in vector registers; a remainder block has a run-time count.
 constexpr int64_t kChannelBlock = 32;
+using FullBlock = std::integral_constant<int64_t, kChannelBlock>;
 // Items per task: one item costs levels * points * 4 * channels multiply-adds.
 constexpr int64_t kForwardGrain = 16;
 
 template <typename scalar_t>
-struct Inputs {
-  MsDeformAttnSizes sizes;
-  const scalar_t* value;
-  const int64_t* shapes;
-  const int64_t* starts;
-  const scalar_t* loc;
-  const scalar_t* attn;
-};
-
-template <typename scalar_t>
 struct ForwardArgs {
-  Inputs<scalar_t> in;
+  MsDeformAttnInputs<scalar_t> in;
   scalar_t* out;
 };
 
 template <typename scalar_t>
 struct BackwardArgs {
-  Inputs<scalar_t> in;
-  const scalar_t* grad_out;
-  scalar_t* grad_value;
-  scalar_t* grad_loc;
-  scalar_t* grad_attn;
+  MsDeformAttnInputs<scalar_t> in;
+  MsDeformAttnGrads<scalar_t> grads;
 };
 
-// Items [begin, end) of the forward, all channels: full blocks of kChannelBlock in registers, then the rest.
+// Items [begin, end) of the forward.
 struct ForwardItems {
   template <typename scalar_t>
   static DETRKIT_INLINE void run(const ForwardArgs<scalar_t>& a, int64_t begin, int64_t end) {
-    const MsDeformAttnSizes& sizes = a.in.sizes;
+    const int64_t channels = a.in.sizes.channels;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t b = item / (sizes.queries * sizes.heads);
-      const int64_t h = item % sizes.heads;
-      scalar_t* out = a.out + item * sizes.channels;
+      scalar_t* out = a.out + item * channels;
       int64_t c0 = 0;
-      for (; c0 + kChannelBlock <= sizes.channels; c0 += kChannelBlock) {
+      for (; c0 + kChannelBlock <= channels; c0 += kChannelBlock) {
         scalar_t acc[kChannelBlock] = {};
-        ms_deform_attn_forward_item<1>(sizes, b, item, h, 0, c0, std::integral_constant<int64_t, kChannelBlock>{},
-                                       a.in.value, a.in.shapes, a.in.starts, a.in.loc, a.in.attn, acc);
+        ms_deform_attn_forward_item<1>(a.in, item, 0, c0, FullBlock{}, acc);
         std::copy(acc, acc + kChannelBlock, out + c0);
       }
-      if (c0 < sizes.channels) {
-        std::fill(out + c0, out + sizes.channels, scalar_t(0));
-        ms_deform_attn_forward_item<1>(sizes, b, item, h, 0, c0, sizes.channels - c0, a.in.value, a.in.shapes,
-                                       a.in.starts, a.in.loc, a.in.attn, out + c0);
+      if (c0 < channels) {
+        std::fill(out + c0, out + channels, scalar_t(0));
+        ms_deform_attn_forward_item<1>(a.in, item, 0, c0, channels - c0, out + c0);
       }
     }
   }
 };
 
-// (b, h) pairs [begin, end) of the backward, every query, channels in blocks as in the forward.
+// (b, h) pairs [begin, end) of the backward, every query.
 struct BackwardItems {
   template <typename scalar_t>
   static DETRKIT_INLINE void run(const BackwardArgs<scalar_t>& a, int64_t begin, int64_t end) {
@@ -97,39 +82,14 @@ struct BackwardItems {
         const int64_t item = (b * sizes.queries + q) * sizes.heads + h;
         int64_t c0 = 0;
         for (; c0 + kChannelBlock <= sizes.channels; c0 += kChannelBlock) {
-          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(
-              sizes, b, item, h, 0, c0, std::integral_constant<int64_t, kChannelBlock>{}, a.in.value, a.in.shapes,
-              a.in.starts, a.in.loc, a.in.attn, a.grad_out, a.grad_value, a.grad_loc, a.grad_attn);
+          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(a.in, a.grads, item, 0, c0, FullBlock{});
         }
         if (c0 < sizes.channels) {
-          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(
-              sizes, b, item, h, 0, c0, sizes.channels - c0, a.in.value, a.in.shapes, a.in.starts, a.in.loc,
-              a.in.attn, a.grad_out, a.grad_value, a.grad_loc, a.grad_attn);
+          ms_deform_attn_backward_item<1, PlainAdd<scalar_t>, SingleLane>(a.in, a.grads, item, 0, c0,
+                                                                          sizes.channels - c0);
         }
       }
     }
-  }
-};
-
-struct ContiguousInputs {
-  at::Tensor value, shapes, starts, loc, attn;
-
-  ContiguousInputs(const at::Tensor& value_, const at::Tensor& shapes_, const at::Tensor& starts_,
-                   const at::Tensor& loc_, const at::Tensor& attn_)
-      : value(value_.contiguous()),
-        shapes(shapes_.contiguous()),
-        starts(starts_.contiguous()),
-        loc(loc_.contiguous()),
-        attn(attn_.contiguous()) {}
-
-  template <typename scalar_t>
-  Inputs<scalar_t> pointers(const MsDeformAttnSizes& sizes) const {
-    return {sizes,
-            value.data_ptr<scalar_t>(),
-            shapes.data_ptr<int64_t>(),
-            starts.data_ptr<int64_t>(),
-            loc.data_ptr<scalar_t>(),
-            attn.data_ptr<scalar_t>()};
   }
 };
 
@@ -168,9 +128,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
   at::Tensor grad_loc = at::zeros_like(in.loc);
   at::Tensor grad_attn = at::zeros_like(in.attn);
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward_cpu", [&] {
-    const BackwardArgs<scalar_t> args{in.pointers<scalar_t>(sizes), grad_out.data_ptr<scalar_t>(),
-                                      grad_value.data_ptr<scalar_t>(), grad_loc.data_ptr<scalar_t>(),
-                                      grad_attn.data_ptr<scalar_t>()};
+    const BackwardArgs<scalar_t> args{
+        in.pointers<scalar_t>(sizes),
+        {grad_out.data_ptr<scalar_t>(), grad_value.data_ptr<scalar_t>(), grad_loc.data_ptr<scalar_t>(),
+         grad_attn.data_ptr<scalar_t>()}};
     parallel_run<BackwardItems>(sizes.batch * sizes.heads, 1, args);
   });
   return {grad_value, grad_loc, grad_attn};

@@ -35,49 +35,31 @@ struct WarpSum {
 
 int64_t blocks_for(int64_t items) { return (items + kWarpsPerBlock - 1) / kWarpsPerBlock; }
 
-template <typename scalar_t>
-__global__ void ms_deform_attn_forward_kernel(
-    MsDeformAttnSizes sizes,
-    const scalar_t* __restrict__ value,
-    const int64_t* __restrict__ spatial_shapes,
-    const int64_t* __restrict__ level_start,
-    const scalar_t* __restrict__ sampling_loc,
-    const scalar_t* __restrict__ attention,
-    scalar_t* __restrict__ output) {
-  extern __shared__ unsigned char shared_bytes[];
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
-  if (item >= sizes.batch * sizes.queries * sizes.heads) return;
-  const int64_t lane = threadIdx.x % kWarpSize;
-  scalar_t* row = reinterpret_cast<scalar_t*>(shared_bytes) + (threadIdx.x / kWarpSize) * sizes.channels;
-  for (int64_t c = lane; c < sizes.channels; c += kWarpSize) row[c] = 0;
-  const int64_t b = item / (sizes.queries * sizes.heads);
-  const int64_t h = item % sizes.heads;
-  ms_deform_attn_forward_item<kWarpSize>(sizes, b, item, h, lane, 0, sizes.channels, value, spatial_shapes,
-                                         level_start, sampling_loc, attention, row);
-  scalar_t* out = output + item * sizes.channels;
-  for (int64_t c = lane; c < sizes.channels; c += kWarpSize) out[c] = row[c];
+// The warp's item; whole warps share it, so a warp past the end leaves together.
+__device__ inline int64_t warp_item() {
+  return static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
 }
 
 template <typename scalar_t>
-__global__ void ms_deform_attn_backward_kernel(
-    MsDeformAttnSizes sizes,
-    const scalar_t* __restrict__ value,
-    const int64_t* __restrict__ spatial_shapes,
-    const int64_t* __restrict__ level_start,
-    const scalar_t* __restrict__ sampling_loc,
-    const scalar_t* __restrict__ attention,
-    const scalar_t* __restrict__ grad_out,
-    scalar_t* __restrict__ grad_value,
-    scalar_t* __restrict__ grad_loc,
-    scalar_t* __restrict__ grad_attention) {
-  const int64_t item = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize;
-  if (item >= sizes.batch * sizes.queries * sizes.heads) return;  // whole warps leave together
+__global__ void ms_deform_attn_forward_kernel(MsDeformAttnInputs<scalar_t> in, scalar_t* __restrict__ output) {
+  extern __shared__ unsigned char shared_bytes[];
+  const int64_t item = warp_item();
+  if (item >= in.sizes.batch * in.sizes.queries * in.sizes.heads) return;
   const int64_t lane = threadIdx.x % kWarpSize;
-  const int64_t b = item / (sizes.queries * sizes.heads);
-  const int64_t h = item % sizes.heads;
-  ms_deform_attn_backward_item<kWarpSize, AtomicAdd<scalar_t>, WarpSum>(
-      sizes, b, item, h, lane, 0, sizes.channels, value, spatial_shapes, level_start, sampling_loc, attention,
-      grad_out, grad_value, grad_loc, grad_attention);
+  const int64_t channels = in.sizes.channels;
+  scalar_t* row = reinterpret_cast<scalar_t*>(shared_bytes) + (threadIdx.x / kWarpSize) * channels;
+  for (int64_t c = lane; c < channels; c += kWarpSize) row[c] = 0;
+  ms_deform_attn_forward_item<kWarpSize>(in, item, lane, 0, channels, row);
+  scalar_t* out = output + item * channels;
+  for (int64_t c = lane; c < channels; c += kWarpSize) out[c] = row[c];
+}
+
+template <typename scalar_t>
+__global__ void ms_deform_attn_backward_kernel(MsDeformAttnInputs<scalar_t> in, MsDeformAttnGrads<scalar_t> grads) {
+  const int64_t item = warp_item();
+  if (item >= in.sizes.batch * in.sizes.queries * in.sizes.heads) return;
+  const int64_t lane = threadIdx.x % kWarpSize;
+  ms_deform_attn_backward_item<kWarpSize, AtomicAdd<scalar_t>, WarpSum>(in, grads, item, lane, 0, in.sizes.channels);
 }
 
 at::Tensor ms_deform_attn_forward_cuda(
@@ -90,24 +72,18 @@ at::Tensor ms_deform_attn_forward_cuda(
   const MsDeformAttnSizes sizes =
       check_ms_deform_attn_inputs(value, spatial_shapes, level_start_index, sampling_loc, attn_weight, im2col_step);
   const c10::cuda::CUDAGuard device_guard(value.device());
-  const at::Tensor value_c = value.contiguous();
-  const at::Tensor shapes_c = spatial_shapes.contiguous();
-  const at::Tensor starts_c = level_start_index.contiguous();
-  const at::Tensor loc_c = sampling_loc.contiguous();
-  const at::Tensor attn_c = attn_weight.contiguous();
-  at::Tensor output = at::empty({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
+  const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
+  at::Tensor output = at::zeros({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
   const int64_t items = sizes.batch * sizes.queries * sizes.heads;
-  if (items == 0) return output.zero_();
+  if (items == 0) return output;
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_forward_cuda", [&] {
     const size_t shared_bytes = sizeof(scalar_t) * kWarpsPerBlock * sizes.channels;
     TORCH_CHECK(shared_bytes <= kMaxSharedBytes, "ms_deform_attn: ", sizes.channels,
                 " channels per head need more shared memory than the CUDA kernel may use (", shared_bytes, " > ",
                 kMaxSharedBytes, " bytes)");
     ms_deform_attn_forward_kernel<scalar_t><<<blocks_for(items), kWarpsPerBlock * kWarpSize, shared_bytes, stream>>>(
-        sizes, value_c.data_ptr<scalar_t>(), shapes_c.data_ptr<int64_t>(), starts_c.data_ptr<int64_t>(),
-        loc_c.data_ptr<scalar_t>(), attn_c.data_ptr<scalar_t>(), output.data_ptr<scalar_t>());
+        in.pointers<scalar_t>(sizes), output.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return output;
@@ -125,24 +101,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
       check_ms_deform_attn_inputs(value, spatial_shapes, level_start_index, sampling_loc, attn_weight, im2col_step);
   check_ms_deform_attn_grad_output(grad_output, value, sizes);
   const c10::cuda::CUDAGuard device_guard(value.device());
-  const at::Tensor value_c = value.contiguous();
-  const at::Tensor shapes_c = spatial_shapes.contiguous();
-  const at::Tensor starts_c = level_start_index.contiguous();
-  const at::Tensor loc_c = sampling_loc.contiguous();
-  const at::Tensor attn_c = attn_weight.contiguous();
-  const at::Tensor grad_out_c = grad_output.contiguous();
-  at::Tensor grad_value = at::zeros_like(value_c);
-  at::Tensor grad_loc = at::zeros_like(loc_c);
-  at::Tensor grad_attn = at::zeros_like(attn_c);
+  const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
+  const at::Tensor grad_out = grad_output.contiguous();
+  at::Tensor grad_value = at::zeros_like(in.value);
+  at::Tensor grad_loc = at::zeros_like(in.loc);
+  at::Tensor grad_attn = at::zeros_like(in.attn);
   const int64_t items = sizes.batch * sizes.queries * sizes.heads;
   if (items == 0) return {grad_value, grad_loc, grad_attn};
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward_cuda", [&] {
+    const MsDeformAttnGrads<scalar_t> grads{grad_out.data_ptr<scalar_t>(), grad_value.data_ptr<scalar_t>(),
+                                            grad_loc.data_ptr<scalar_t>(), grad_attn.data_ptr<scalar_t>()};
     ms_deform_attn_backward_kernel<scalar_t><<<blocks_for(items), kWarpsPerBlock * kWarpSize, 0, stream>>>(
-        sizes, value_c.data_ptr<scalar_t>(), shapes_c.data_ptr<int64_t>(), starts_c.data_ptr<int64_t>(),
-        loc_c.data_ptr<scalar_t>(), attn_c.data_ptr<scalar_t>(), grad_out_c.data_ptr<scalar_t>(),
-        grad_value.data_ptr<scalar_t>(), grad_loc.data_ptr<scalar_t>(), grad_attn.data_ptr<scalar_t>());
+        in.pointers<scalar_t>(sizes), grads);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {grad_value, grad_loc, grad_attn};

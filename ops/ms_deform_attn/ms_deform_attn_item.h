@@ -89,114 +89,119 @@ DETRKIT_INLINE BilinearCorners<scalar_t> bilinear_corners(
   return corners;
 }
 
-// Forward of one (b, q, h) for the channel block [c0, c0 + count):
-//   acc[c] += sum over levels l and points p of attention[l, p] * bilinear(value[level l], loc[l, p])[c0 + c]
-// for c = lane, lane + kChannelStep, ... < count. `Count` is int64_t, or std::integral_constant when the block
-// width is known at compile time so that the CPU kernel keeps `acc` in vector registers.
-template <int kChannelStep, typename scalar_t, typename Count>
-DETRKIT_INLINE void ms_deform_attn_forward_item(
-    const MsDeformAttnSizes& sizes,
-    int64_t b,
-    int64_t item,  // (b * queries + q) * heads + h
-    int64_t h,
-    int64_t lane,
-    int64_t c0,
-    Count count,
-    const scalar_t* __restrict__ value,
-    const int64_t* __restrict__ spatial_shapes,
-    const int64_t* __restrict__ level_start,
-    const scalar_t* __restrict__ sampling_loc,
-    const scalar_t* __restrict__ attention,
-    scalar_t* __restrict__ acc) {
-  const int64_t token_stride = sizes.heads * sizes.channels;
-  const scalar_t* value_head = value + b * sizes.tokens * token_stride + h * sizes.channels + c0;
-  const int64_t samples = sizes.levels * sizes.points;
-  const scalar_t* loc = sampling_loc + item * samples * 2;
-  const scalar_t* weights = attention + item * samples;
+// Pointers into the contiguous input tensors (shapes in the header comment).
+template <typename scalar_t>
+struct MsDeformAttnInputs {
+  MsDeformAttnSizes sizes;
+  const scalar_t* value;
+  const int64_t* spatial_shapes;
+  const int64_t* level_start;
+  const scalar_t* sampling_loc;
+  const scalar_t* attention;
+};
+
+// Pointers into the backward's incoming gradient and its three outputs (shaped like output, value,
+// sampling_loc and attention).
+template <typename scalar_t>
+struct MsDeformAttnGrads {
+  const scalar_t* grad_out;
+  scalar_t* grad_value;
+  scalar_t* grad_loc;
+  scalar_t* grad_attention;
+};
+
+// Offset of value[b, 0, h, c0] for the item (b, q, h) = item index (b * queries + q) * heads + h.
+DETRKIT_INLINE int64_t value_head_offset(const MsDeformAttnSizes& sizes, int64_t item, int64_t c0) {
+  const int64_t b = item / (sizes.queries * sizes.heads);
+  const int64_t h = item % sizes.heads;
+  return (b * sizes.tokens * sizes.heads + h) * sizes.channels + c0;
+}
+
+// Calls visit(s, corners, height, width) for each sample s = l * points + p of one item: its location's
+// bilinear corners in level l, of size (height, width).
+template <typename scalar_t, typename Visit>
+DETRKIT_INLINE void for_each_sample(const MsDeformAttnInputs<scalar_t>& in, int64_t item, Visit&& visit) {
+  const MsDeformAttnSizes& sizes = in.sizes;
+  const scalar_t* loc = in.sampling_loc + item * sizes.levels * sizes.points * 2;
   for (int64_t l = 0; l < sizes.levels; ++l) {
-    const int64_t height = spatial_shapes[2 * l];
-    const int64_t width = spatial_shapes[2 * l + 1];
+    const int64_t height = in.spatial_shapes[2 * l];
+    const int64_t width = in.spatial_shapes[2 * l + 1];
     for (int64_t p = 0; p < sizes.points; ++p) {
       const int64_t s = l * sizes.points + p;
-      const BilinearCorners<scalar_t> corners =
-          bilinear_corners(loc[2 * s], loc[2 * s + 1], height, width, level_start[l]);
-      for (int k = 0; k < 4; ++k) {
-        if (corners.token[k] < 0) continue;
-        const scalar_t w = weights[s] * corners.weight[k];
-        const scalar_t* v = value_head + corners.token[k] * token_stride;
-        for (int64_t c = lane; c < static_cast<int64_t>(count); c += kChannelStep) acc[c] += w * v[c];
-      }
+      visit(s, bilinear_corners(loc[2 * s], loc[2 * s + 1], height, width, in.level_start[l]), height, width);
     }
   }
 }
 
-// Backward of one (b, q, h) for the channel block [c0, c0 + count), channels c = lane, lane + kChannelStep, ...:
+// Forward of one item for the channel block [c0, c0 + count):
+//   acc[c] += sum over samples s of attention[s] * bilinear(value, loc[s])[c0 + c]
+// for c = lane, lane + kChannelStep, ... < count. `Count` is int64_t, or std::integral_constant when the block
+// width is known at compile time so that the CPU kernel keeps `acc` in vector registers.
+template <int kChannelStep, typename scalar_t, typename Count>
+DETRKIT_INLINE void ms_deform_attn_forward_item(
+    const MsDeformAttnInputs<scalar_t>& in, int64_t item, int64_t lane, int64_t c0, Count count, scalar_t* acc) {
+  const int64_t token_stride = in.sizes.heads * in.sizes.channels;
+  const scalar_t* value_head = in.value + value_head_offset(in.sizes, item, c0);
+  const scalar_t* weights = in.attention + item * in.sizes.levels * in.sizes.points;
+  for_each_sample(in, item, [&](int64_t s, const BilinearCorners<scalar_t>& corners, int64_t, int64_t) {
+    scalar_t* __restrict__ out = acc;
+    for (int k = 0; k < 4; ++k) {
+      if (corners.token[k] < 0) continue;
+      const scalar_t w = weights[s] * corners.weight[k];
+      const scalar_t* __restrict__ v = value_head + corners.token[k] * token_stride;
+      for (int64_t c = lane; c < static_cast<int64_t>(count); c += kChannelStep) out[c] += w * v[c];
+    }
+  });
+}
+
+// Backward of one item for the channel block [c0, c0 + count), channels c = lane, lane + kChannelStep, ...:
 //   grad_value[token, c]  += attention * weight_k * grad_out[c]                   (through Accumulate::add)
-//   grad_attention[l, p]  += sum_c grad_out[c] * bilinear(value)[c]
-//   grad_loc[l, p]        += attention * sum_k d weight_k / d loc * <grad_out, value[token_k]>
+//   grad_attention[s]     += sum_c grad_out[c] * bilinear(value, loc[s])[c]
+//   grad_loc[s]           += attention * sum_k d weight_k / d loc * <grad_out, value[token_k]>
 // The three per-sample sums are partial over the lane's channels; LaneSum::sum adds them across lanes (the
 // identity on the CPU) and lane 0 adds them to grad_attention and grad_loc, which start at zero.
 template <int kChannelStep, typename Accumulate, typename LaneSum, typename scalar_t, typename Count>
 DETRKIT_INLINE void ms_deform_attn_backward_item(
-    const MsDeformAttnSizes& sizes,
-    int64_t b,
+    const MsDeformAttnInputs<scalar_t>& in,
+    const MsDeformAttnGrads<scalar_t>& grads,
     int64_t item,
-    int64_t h,
     int64_t lane,
     int64_t c0,
-    Count count,
-    const scalar_t* __restrict__ value,
-    const int64_t* __restrict__ spatial_shapes,
-    const int64_t* __restrict__ level_start,
-    const scalar_t* __restrict__ sampling_loc,
-    const scalar_t* __restrict__ attention,
-    const scalar_t* __restrict__ grad_out,
-    scalar_t* __restrict__ grad_value,
-    scalar_t* __restrict__ grad_loc,
-    scalar_t* __restrict__ grad_attention) {
-  const int64_t token_stride = sizes.heads * sizes.channels;
-  const int64_t head_offset = b * sizes.tokens * token_stride + h * sizes.channels + c0;
-  const scalar_t* value_head = value + head_offset;
-  scalar_t* grad_value_head = grad_value + head_offset;
-  const int64_t samples = sizes.levels * sizes.points;
-  const scalar_t* loc = sampling_loc + item * samples * 2;
-  const scalar_t* weights = attention + item * samples;
-  const scalar_t* g = grad_out + item * sizes.channels + c0;
-  for (int64_t l = 0; l < sizes.levels; ++l) {
-    const int64_t height = spatial_shapes[2 * l];
-    const int64_t width = spatial_shapes[2 * l + 1];
-    for (int64_t p = 0; p < sizes.points; ++p) {
-      const int64_t s = l * sizes.points + p;
-      const BilinearCorners<scalar_t> corners =
-          bilinear_corners(loc[2 * s], loc[2 * s + 1], height, width, level_start[l]);
-      const scalar_t a = weights[s];
-      scalar_t grad_a = 0, grad_x = 0, grad_y = 0;
-      for (int k = 0; k < 4; ++k) {
-        if (corners.token[k] < 0) continue;
-        const scalar_t* v = value_head + corners.token[k] * token_stride;
-        scalar_t* gv = grad_value_head + corners.token[k] * token_stride;
-        const scalar_t w = a * corners.weight[k];
-        scalar_t dot = 0;
-        DETRKIT_SIMD_SUM(dot)
-        for (int64_t c = lane; c < static_cast<int64_t>(count); c += kChannelStep) {
-          dot += g[c] * v[c];
-          Accumulate::add(gv + c, w * g[c]);
-        }
-        grad_a += corners.weight[k] * dot;
-        grad_x += corners.dweight_dx[k] * dot;
-        grad_y += corners.dweight_dy[k] * dot;
+    Count count) {
+  const int64_t token_stride = in.sizes.heads * in.sizes.channels;
+  const int64_t head = value_head_offset(in.sizes, item, c0);
+  const int64_t first_sample = item * in.sizes.levels * in.sizes.points;
+  const scalar_t* weights = in.attention + first_sample;
+  const scalar_t* g = grads.grad_out + item * in.sizes.channels + c0;
+  for_each_sample(in, item, [&](int64_t s, const BilinearCorners<scalar_t>& corners, int64_t height, int64_t width) {
+    const scalar_t a = weights[s];
+    scalar_t grad_a = 0, grad_x = 0, grad_y = 0;
+    for (int k = 0; k < 4; ++k) {
+      if (corners.token[k] < 0) continue;
+      const scalar_t* __restrict__ v = in.value + head + corners.token[k] * token_stride;
+      scalar_t* __restrict__ gv = grads.grad_value + head + corners.token[k] * token_stride;
+      const scalar_t* __restrict__ go = g;
+      const scalar_t w = a * corners.weight[k];
+      scalar_t dot = 0;
+      DETRKIT_SIMD_SUM(dot)
+      for (int64_t c = lane; c < static_cast<int64_t>(count); c += kChannelStep) {
+        dot += go[c] * v[c];
+        Accumulate::add(gv + c, w * go[c]);
       }
-      grad_a = LaneSum::sum(grad_a);
-      grad_x = LaneSum::sum(grad_x);
-      grad_y = LaneSum::sum(grad_y);
-      if (lane == 0) {
-        // x = loc_x * width - 0.5, so d/d loc_x = width * d/dx (same for y).
-        grad_attention[item * samples + s] += grad_a;
-        grad_loc[(item * samples + s) * 2] += a * grad_x * static_cast<scalar_t>(width);
-        grad_loc[(item * samples + s) * 2 + 1] += a * grad_y * static_cast<scalar_t>(height);
-      }
+      grad_a += corners.weight[k] * dot;
+      grad_x += corners.dweight_dx[k] * dot;
+      grad_y += corners.dweight_dy[k] * dot;
     }
-  }
+    grad_a = LaneSum::sum(grad_a);
+    grad_x = LaneSum::sum(grad_x);
+    grad_y = LaneSum::sum(grad_y);
+    if (lane == 0) {
+      // x = loc_x * width - 0.5, so d/d loc_x = width * d/dx (same for y).
+      grads.grad_attention[first_sample + s] += grad_a;
+      grads.grad_loc[(first_sample + s) * 2] += a * grad_x * static_cast<scalar_t>(width);
+      grads.grad_loc[(first_sample + s) * 2 + 1] += a * grad_y * static_cast<scalar_t>(height);
+    }
+  });
 }
 
 }  // namespace detrkit
