@@ -1,0 +1,30 @@
+"""Configs shipped inside the package (``detrkit/config/configs/``), found the same way in any install."""
+
+from pathlib import Path
+from typing import Any
+
+from detrkit.config.lazy import LazyConfig
+
+__all__ = ["get_config", "get_config_file"]
+
+_CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def get_config_file(config_path: str) -> str:
+    """Absolute path of a shipped config, e.g. ``get_config_file("common/train.py")``."""
+    path = _CONFIGS_DIR / config_path
+    if not path.is_file():
+        raise FileNotFoundError(f"{config_path!r} is not a detrkit config (looked for {path})")
+    return str(path)
+
+
+def get_config(config_path: str) -> Any:
+    """Load a shipped config, e.g. ``get_config("common/optim.py").AdamW``.
+
+    Args:
+        config_path: path relative to ``detrkit/config/configs/``.
+
+    Returns:
+        the DictConfig :meth:`LazyConfig.load` returns for that file.
+    """
+    return LazyConfig.load(get_config_file(config_path))
