@@ -123,7 +123,7 @@ def multi_scale_deformable_attn(
     )
     if compute_dtype in (torch.float16, torch.bfloat16):
         compute_dtype = torch.float32
-    output = _MultiScaleDeformableAttnFunction.apply(
+    args = (
         value.to(compute_dtype),
         value_spatial_shapes,
         value_level_start_index,
@@ -131,6 +131,12 @@ def multi_scale_deformable_attn(
         attention_weights.to(compute_dtype),
         im2col_step,
     )
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (args[0], args[3], args[4])):
+        output = _MultiScaleDeformableAttnFunction.apply(*args)
+    else:
+        # Inference calls the op itself: nothing is saved for backward, and traces (flop counting, export)
+        # see `detrkit::ms_deform_attn_forward` rather than an opaque Python autograd node.
+        output = torch.ops.detrkit.ms_deform_attn_forward(*args)
     return output.to(value.dtype)
 
 
