@@ -1,0 +1,20 @@
+"""Set-prediction criteria with detrex's names, signatures and loss keys.
+
+A criterion returns UNWEIGHTED losses and carries ``weight_dict``; as in detrex, the meta-architecture
+multiplies each loss by its weight (:func:`weight_losses`) before returning the training dict."""
+
+from detrkit.modeling.criterion.dn_criterion import DINOCriterion
+from detrkit.modeling.criterion.hybrid_criterion import HybridMatchingCriterion
+from detrkit.modeling.criterion.set_criterion import SetCriterion, average_num_boxes
+from detrkit.modeling.criterion.two_stage_criterion import TwoStageCriterion
+from detrkit.modeling.criterion.weight_dict import build_weight_dict, weight_losses
+
+__all__ = [
+    "DINOCriterion",
+    "HybridMatchingCriterion",
+    "SetCriterion",
+    "TwoStageCriterion",
+    "average_num_boxes",
+    "build_weight_dict",
+    "weight_losses",
+]

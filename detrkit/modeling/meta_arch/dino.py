@@ -1,0 +1,137 @@
+"""DINO (Zhang et al., "DINO: DETR with Improved DeNoising Anchor Boxes", ICLR 2023) as a detectron2
+model, with detrex's constructor and outputs."""
+
+import torch
+from torch import nn
+
+from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
+from detrkit.modeling.transformer.denoising import ContrastiveDenoising
+from detrkit.structures.instances import Instances
+
+__all__ = ["DINO"]
+
+
+class DINO(TwoStageDETR):
+    """DINO: two-stage deformable DETR with mixed query selection, look-forward-twice box refinement and
+    contrastive denoising.
+
+    Input: detectron2's list of dicts (``"image"`` uint8 ``(3, H, W)``, ``"height"``, ``"width"``,
+    ``"instances"`` with ``gt_boxes``/``gt_classes`` when training). Training returns the criterion's losses
+    weighted by ``criterion.weight_dict``; inference returns ``[{"instances": Instances(pred_boxes, scores,
+    pred_classes)}]`` in original-image pixels. Padding masks come from the padded batch in both modes.
+
+    The criterion is called as ``criterion(outputs, targets, dn_meta)`` with ``outputs`` holding
+    ``pred_logits`` ``(bs, K, num_classes)``, ``pred_boxes`` ``(bs, K, 4)``, ``aux_outputs`` (the other
+    decoder layers) and ``enc_outputs`` (the selected encoder proposals), and ``dn_meta`` detrex's dict
+    (``single_padding``, ``dn_num``, ``output_known_lbs_bboxes``: the denoising predictions) or None.
+
+    Args:
+        backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
+            pixel_std, aux_loss, select_box_nums_for_evaluation, device: see :class:`TwoStageDETR`.
+        num_queries: ``K`` matching queries (the transformer's ``two_stage_num_proposals``).
+        dn_number, label_noise_ratio, box_noise_scale: contrastive denoising (see
+            :class:`~detrkit.modeling.transformer.denoising.ContrastiveDenoising`).
+        input_format: channel order of the input images ("RGB" or "BGR").
+        vis_period: must be 0 (training-time visualisation is not provided).
+        denoising: the denoising slot; None builds ``ContrastiveDenoising(dn_number, label_noise_ratio,
+            box_noise_scale)``.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        position_embedding: nn.Module,
+        neck: nn.Module,
+        transformer: nn.Module,
+        embed_dim: int,
+        num_classes: int,
+        num_queries: int,
+        criterion: nn.Module,
+        pixel_mean: list[float] = (123.675, 116.280, 103.530),
+        pixel_std: list[float] = (58.395, 57.120, 57.375),
+        aux_loss: bool = True,
+        select_box_nums_for_evaluation: int = 300,
+        device: str | torch.device | None = None,
+        dn_number: int = 100,
+        label_noise_ratio: float = 0.5,
+        box_noise_scale: float = 1.0,
+        input_format: str | None = "RGB",
+        vis_period: int = 0,
+        denoising: nn.Module | None = None,
+    ):
+        if vis_period > 0:
+            raise ValueError(
+                f"DINO: vis_period={vis_period}: training-time visualisation is not provided; use 0"
+            )
+        super().__init__(
+            backbone=backbone,
+            position_embedding=position_embedding,
+            neck=neck,
+            transformer=transformer,
+            embed_dim=embed_dim,
+            num_classes=num_classes,
+            criterion=criterion,
+            pixel_mean=list(pixel_mean),
+            pixel_std=list(pixel_std),
+            aux_loss=aux_loss,
+            select_box_nums_for_evaluation=select_box_nums_for_evaluation,
+            device=None,
+        )
+        self.num_queries = num_queries
+        self.label_enc = nn.Embedding(num_classes, embed_dim)
+        self.dn_number = dn_number
+        self.label_noise_ratio = label_noise_ratio
+        self.box_noise_scale = box_noise_scale
+        self.denoising = (
+            ContrastiveDenoising(dn_number, label_noise_ratio, box_noise_scale)
+            if denoising is None
+            else denoising
+        )
+        self.input_format = input_format
+        self.vis_period = vis_period
+        if device is not None:
+            self.to(device)
+
+    def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict[str, Instances]]:
+        """Weighted losses in training mode, detectron2 results in eval mode (see the class docstring)."""
+        images = self.preprocess_image(batched_inputs)
+        feats, masks, pos_embeds = self.multi_level_inputs(images)
+        targets, dn_meta = None, None
+        query_label = query_bbox = attn_mask = None
+        if self.training:
+            targets = self.prepare_targets(batched_inputs)
+            query_label, query_bbox, attn_mask, dn_meta = self.denoising(
+                targets, self.num_queries, self.num_classes, self.label_enc
+            )
+        inter_states, init_reference, inter_references, enc_state, enc_reference = self.transformer(
+            feats, masks, pos_embeds, (query_label, query_bbox), attn_masks=[attn_mask, None]
+        )
+        # keeps label_enc in the graph when a batch has no denoising queries (DDP needs every gradient)
+        inter_states = inter_states + self.label_enc.weight[0, 0] * 0.0
+        outputs_class, outputs_coord = self.predict_layers(inter_states, init_reference, inter_references)
+        outputs_class, outputs_coord = self.dn_post_process(outputs_class, outputs_coord, dn_meta)
+
+        output = {"pred_logits": outputs_class[-1], "pred_boxes": outputs_coord[-1]}
+        if self.aux_loss:
+            output["aux_outputs"] = self._set_aux_loss(outputs_class, outputs_coord)
+        output["enc_outputs"] = {"pred_logits": self.class_embed[-1](enc_state), "pred_boxes": enc_reference}
+
+        if self.training:
+            return self.weighted_losses(self.criterion(output, targets, dn_meta), self.criterion.weight_dict)
+        return self.eval_results(output["pred_logits"], output["pred_boxes"], batched_inputs, images)
+
+    def dn_post_process(
+        self, outputs_class: torch.Tensor, outputs_coord: torch.Tensor, dn_metas: dict | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Splits ``(num_layers, bs, pad + K, ...)`` predictions into the matching part (returned) and the
+        denoising part, stored in ``dn_metas["output_known_lbs_bboxes"]`` as ``{"pred_logits", "pred_boxes",
+        "aux_outputs"}`` (detrex's layout)."""
+        if not dn_metas or dn_metas["single_padding"] <= 0:
+            return outputs_class, outputs_coord
+        pad = dn_metas["single_padding"] * dn_metas["dn_num"]
+        known_class, known_coord = outputs_class[:, :, :pad], outputs_coord[:, :, :pad]
+        known = {"pred_logits": known_class[-1], "pred_boxes": known_coord[-1]}
+        if self.aux_loss:
+            known["aux_outputs"] = self._set_aux_loss(known_class, known_coord)
+        dn_metas["output_known_lbs_bboxes"] = known
+        return outputs_class[:, :, pad:], outputs_coord[:, :, pad:]

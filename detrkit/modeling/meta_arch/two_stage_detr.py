@@ -1,0 +1,185 @@
+"""What DINO and H-Deformable-DETR share as detectors: detectron2 model I/O (image normalisation, padding
+masks, GT conversion, eval results in original-image pixels), the per-layer prediction heads with box
+refinement, and loss weighting."""
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from detrkit.layers.logits import inverse_sigmoid
+from detrkit.layers.mlp import MLP
+from detrkit.modeling.postprocessing import detector_postprocess, topk_detections
+from detrkit.structures.box_ops import box_xyxy_to_cxcywh
+from detrkit.structures.image_list import ImageList
+from detrkit.structures.instances import Instances
+
+__all__ = ["TwoStageDETR"]
+
+
+class TwoStageDETR(nn.Module):
+    """Base of the two-stage deformable DETRs; subclasses write ``forward``.
+
+    It owns ``class_embed`` and ``bbox_embed``: ``num_layers + 1`` independent copies (one per decoder layer,
+    the last for the encoder proposals) of ``Linear(C, num_classes)`` (bias ``-log((1 - 0.01) / 0.01)``, focal
+    prior 0.01) and ``MLP(C, C, 4, 3)`` (last layer zero), also assigned to ``transformer.decoder`` as in
+    detrex. The neck's convolutions get Xavier-uniform weights and zero biases.
+
+    Args:
+        backbone: image ``(bs, 3, H, W)`` -> dict of feature maps.
+        position_embedding: padding mask ``(bs, h, w)`` -> ``(bs, C, h, w)``.
+        neck: backbone features -> list of ``L`` maps ``(bs, C, h_l, w_l)``.
+        transformer: a two-stage deformable transformer whose ``decoder`` has ``num_layers``.
+        embed_dim: ``C``.
+        num_classes: object classes (no background class: sigmoid scores).
+        criterion: ``criterion(outputs, targets, ...)`` -> dict of unweighted losses, with ``weight_dict``.
+        pixel_mean, pixel_std: per-channel normalisation of the input images (in the input's channel order).
+        aux_loss: add every decoder layer's predictions to the outputs (``aux_outputs``).
+        select_box_nums_for_evaluation: detections kept per image at inference.
+        device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
+            its parameters' device).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        position_embedding: nn.Module,
+        neck: nn.Module,
+        transformer: nn.Module,
+        embed_dim: int,
+        num_classes: int,
+        criterion: nn.Module,
+        pixel_mean: list[float],
+        pixel_std: list[float],
+        aux_loss: bool,
+        select_box_nums_for_evaluation: int,
+        device: str | torch.device | None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.position_embedding = position_embedding
+        self.neck = neck
+        self.transformer = transformer
+        self.embed_dim = embed_dim
+        self.num_classes = num_classes
+        self.criterion = criterion
+        self.aux_loss = aux_loss
+        self.select_box_nums_for_evaluation = select_box_nums_for_evaluation
+        if len(pixel_mean) != len(pixel_std):
+            raise ValueError(f"pixel_mean {pixel_mean} and pixel_std {pixel_std} differ in length")
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
+        self._build_heads(embed_dim, num_classes)
+        for module in self.neck.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_uniform_(module.weight, gain=1)
+                if module.bias is not None:
+                    nn.init.constant_(module.bias, 0)
+        if device is not None:
+            self.to(device)
+
+    def _build_heads(self, embed_dim: int, num_classes: int) -> None:
+        class_head = nn.Linear(embed_dim, num_classes)
+        nn.init.constant_(class_head.bias, -math.log((1 - 0.01) / 0.01))
+        box_head = MLP(embed_dim, embed_dim, 4, 3)
+        nn.init.constant_(box_head.layers[-1].weight, 0)
+        nn.init.constant_(box_head.layers[-1].bias, 0)
+        num_pred = self.transformer.decoder.num_layers + 1
+        self.class_embed = nn.ModuleList(copy.deepcopy(class_head) for _ in range(num_pred))
+        self.bbox_embed = nn.ModuleList(copy.deepcopy(box_head) for _ in range(num_pred))
+        self.transformer.decoder.class_embed = self.class_embed
+        self.transformer.decoder.bbox_embed = self.bbox_embed
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
+        """Normalised images ``(image - pixel_mean) / pixel_std`` padded into one ``ImageList``."""
+        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
+        return ImageList.from_tensors(images)
+
+    def multi_level_inputs(
+        self, images: ImageList
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Backbone + neck features ``(bs, C, h_l, w_l)``, their padding masks ``(bs, h_l, w_l)`` (True at
+        padding, the image mask resized by nearest neighbour) and position embeddings."""
+        batch, _, height, width = images.tensor.shape
+        img_masks = images.tensor.new_ones(batch, height, width)
+        for i, (h, w) in enumerate(images.image_sizes):
+            img_masks[i, :h, :w] = 0
+        feats = self.neck(self.backbone(images.tensor))
+        masks = [F.interpolate(img_masks[None], size=f.shape[-2:]).to(torch.bool)[0] for f in feats]
+        return feats, masks, [self.position_embedding(m) for m in masks]
+
+    def prepare_targets(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
+        """Per image ``{"labels": (n,) int64, "boxes": (n, 4) (cx, cy, w, h) normalised by the image size}``
+        from ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels)."""
+        targets = []
+        for index, x in enumerate(batched_inputs):
+            if "instances" not in x:
+                raise ValueError(f"training needs batched_inputs[{index}]['instances'] (the ground truth)")
+            instances = x["instances"].to(self.device)
+            height, width = instances.image_size
+            scale = torch.as_tensor([width, height, width, height], dtype=torch.float, device=self.device)
+            boxes = box_xyxy_to_cxcywh(instances.gt_boxes.tensor / scale)
+            targets.append({"labels": instances.gt_classes, "boxes": boxes})
+        return targets
+
+    def predict_layers(
+        self, inter_states: torch.Tensor, init_reference: torch.Tensor, inter_references: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class logits ``(num_layers, bs, nq, num_classes)`` and boxes ``(num_layers, bs, nq, 4)`` of
+        every decoder layer: ``b_l = sigmoid(bbox_embed_l(h_l) + sigmoid^-1(r_{l-1}))`` with ``r_{-1}`` the
+        initial reference ``(bs, nq, 4)`` and ``r_l`` the ``(num_layers, bs, nq, 4)`` refined ones."""
+        references = torch.cat([init_reference[None], inter_references[:-1]])
+        outputs_class = torch.stack([self.class_embed[i](h) for i, h in enumerate(inter_states)])
+        outputs_coord = torch.stack(
+            [
+                (self.bbox_embed[i](h) + inverse_sigmoid(references[i])).sigmoid()
+                for i, h in enumerate(inter_states)
+            ]
+        )
+        return outputs_class, outputs_coord
+
+    @staticmethod
+    def _set_aux_loss(
+        outputs_class: torch.Tensor, outputs_coord: torch.Tensor
+    ) -> list[dict[str, torch.Tensor]]:
+        """``[{"pred_logits", "pred_boxes"}]`` of every layer but the last."""
+        return [
+            {"pred_logits": a, "pred_boxes": b}
+            for a, b in zip(outputs_class[:-1], outputs_coord[:-1], strict=True)
+        ]
+
+    def weighted_losses(
+        self, loss_dict: dict[str, torch.Tensor], weight_dict: dict[str, float]
+    ) -> dict[str, torch.Tensor]:
+        """Each loss times its weight in ``weight_dict`` (losses without a weight are kept as they are)."""
+        return {k: v * weight_dict[k] if k in weight_dict else v for k, v in loss_dict.items()}
+
+    def inference(
+        self, box_cls: torch.Tensor, box_pred: torch.Tensor, image_sizes: list[tuple[int, int]]
+    ) -> list[Instances]:
+        """Top-``select_box_nums_for_evaluation`` detections over query x class scores (see
+        :func:`~detrkit.modeling.postprocessing.topk_detections`)."""
+        return topk_detections(box_cls, box_pred, image_sizes, self.select_box_nums_for_evaluation)
+
+    def eval_results(
+        self, box_cls: torch.Tensor, box_pred: torch.Tensor, batched_inputs: list[dict], images: ImageList
+    ) -> list[dict[str, Instances]]:
+        """``[{"instances": Instances}]`` rescaled to each input's ``"height"``/``"width"`` (default: the
+        size the model saw)."""
+        processed = []
+        for result, x, (h, w) in zip(
+            self.inference(box_cls, box_pred, images.image_sizes),
+            batched_inputs,
+            images.image_sizes,
+            strict=True,
+        ):
+            processed.append(
+                {"instances": detector_postprocess(result, x.get("height", h), x.get("width", w))}
+            )
+        return processed

@@ -1,0 +1,57 @@
+"""Deformable transformer of the two-stage DETRs (DINO, H-Deformable-DETR) and its slots: encoder, query
+selector, decoder, contrastive denoising, hybrid-matching attention mask."""
+
+from detrkit.modeling.transformer.decoder import (
+    DeformableTransformerDecoder,
+    DINOTransformerDecoder,
+    HDeformableDetrTransformerDecoder,
+)
+from detrkit.modeling.transformer.denoising import ContrastiveDenoising, denoising_attn_mask
+from detrkit.modeling.transformer.dino_transformer import DINOTransformer
+from detrkit.modeling.transformer.encoder import (
+    DeformableTransformerEncoder,
+    DINOTransformerEncoder,
+    HDeformableDetrTransformerEncoder,
+)
+from detrkit.modeling.transformer.h_deformable_transformer import HDeformableDetrTransformer
+from detrkit.modeling.transformer.hybrid import hybrid_attn_mask
+from detrkit.modeling.transformer.multi_level import (
+    MultiLevelTokens,
+    encoder_reference_points,
+    flatten_multi_level,
+    get_valid_ratio,
+)
+from detrkit.modeling.transformer.proposals import grid_proposals
+from detrkit.modeling.transformer.query_selector import (
+    DeformableQuerySelector,
+    QuerySelection,
+    TopKProposalSelector,
+    TwoStageQuerySelector,
+    gather_tokens,
+)
+from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
+
+__all__ = [
+    "ContrastiveDenoising",
+    "DINOTransformer",
+    "DINOTransformerDecoder",
+    "DINOTransformerEncoder",
+    "DeformableQuerySelector",
+    "DeformableTransformerDecoder",
+    "DeformableTransformerEncoder",
+    "HDeformableDetrTransformer",
+    "HDeformableDetrTransformerDecoder",
+    "HDeformableDetrTransformerEncoder",
+    "MultiLevelTokens",
+    "QuerySelection",
+    "TopKProposalSelector",
+    "TwoStageDeformableTransformer",
+    "TwoStageQuerySelector",
+    "denoising_attn_mask",
+    "encoder_reference_points",
+    "flatten_multi_level",
+    "gather_tokens",
+    "get_valid_ratio",
+    "grid_proposals",
+    "hybrid_attn_mask",
+]

@@ -1,0 +1,231 @@
+"""Deformable transformer decoders with iterative box refinement and look-forward-twice.
+
+``DeformableTransformerDecoder`` is H-Deformable-DETR's decoder (the query positional embedding comes from
+outside and stays fixed); ``DINOTransformerDecoder`` recomputes it in every layer from the current reference
+box and normalises the layer outputs. Parameter names follow detrex: ``layers.{n}.attentions.0`` (self-
+attention), ``layers.{n}.attentions.1`` (deformable cross-attention), ``layers.{n}.ffns.0``,
+``layers.{n}.norms.{0,1,2}``; DINO adds ``ref_point_head`` and ``norm``.
+
+The box heads are not the decoder's own: the detector assigns ``decoder.bbox_embed`` (and
+``decoder.class_embed``, read by the query selector) after building them, as in detrex.
+"""
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from detrkit.layers.attention import MultiheadAttention
+from detrkit.layers.ffn import FFN
+from detrkit.layers.logits import inverse_sigmoid
+from detrkit.layers.mlp import MLP
+from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
+from detrkit.layers.position_embedding import get_sine_pos_embed
+from detrkit.layers.transformer import BaseTransformerLayer, TransformerLayerSequence
+
+__all__ = ["DINOTransformerDecoder", "DeformableTransformerDecoder", "HDeformableDetrTransformerDecoder"]
+
+
+class DeformableTransformerDecoder(TransformerLayerSequence):
+    """``num_layers`` post-norm layers of self-attention + deformable cross-attention + FFN over queries with
+    4-d reference boxes, refined after every layer by ``bbox_embed[i]`` (Deformable DETR eq. in App. A.4):
+
+        b_i = sigmoid(bbox_embed_i(q_i) + sigmoid^-1(b_{i-1})),   b_{i-1} detached before the next layer.
+
+    With ``look_forward_twice`` (DINO sec. 3.5) the references returned for the loss are the undetached
+    ``b_i``, so layer ``i + 1``'s box loss also trains layer ``i``'s box head; otherwise the detached ones.
+
+    Args:
+        embed_dim: model width ``C``. Default 256.
+        num_heads: attention heads. Default 8.
+        feedforward_dim: FFN hidden width. Default 1024.
+        attn_dropout: dropout in both attentions. Default 0.1.
+        ffn_dropout: dropout in the FFN. Default 0.1.
+        num_layers: layers. Default 6.
+        return_intermediate: return every layer's output and references (for the auxiliary losses).
+            Default True.
+        num_feature_levels: feature levels ``L``. Default 4.
+        look_forward_twice: see above. Default True.
+        use_checkpoint: recompute each layer in the backward pass to save memory while training.
+            Default False.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int = 256,
+        num_heads: int = 8,
+        feedforward_dim: int = 1024,
+        attn_dropout: float = 0.1,
+        ffn_dropout: float = 0.1,
+        num_layers: int = 6,
+        return_intermediate: bool = True,
+        num_feature_levels: int = 4,
+        look_forward_twice: bool = True,
+        use_checkpoint: bool = False,
+    ):
+        super().__init__(
+            transformer_layers=BaseTransformerLayer(
+                attn=[
+                    MultiheadAttention(
+                        embed_dim=embed_dim, num_heads=num_heads, attn_drop=attn_dropout, batch_first=True
+                    ),
+                    MultiScaleDeformableAttention(
+                        embed_dim=embed_dim,
+                        num_heads=num_heads,
+                        dropout=attn_dropout,
+                        batch_first=True,
+                        num_levels=num_feature_levels,
+                    ),
+                ],
+                ffn=FFN(
+                    embed_dim=embed_dim,
+                    feedforward_dim=feedforward_dim,
+                    output_dim=embed_dim,
+                    ffn_drop=ffn_dropout,
+                ),
+                norm=nn.LayerNorm(embed_dim),
+                operation_order=("self_attn", "norm", "cross_attn", "norm", "ffn", "norm"),
+            ),
+            num_layers=num_layers,
+        )
+        self.embed_dim = embed_dim
+        self.return_intermediate = return_intermediate
+        self.look_forward_twice = look_forward_twice
+        self.use_checkpoint = use_checkpoint
+        self.bbox_embed = None
+        self.class_embed = None
+
+    def layer_query_pos(
+        self, reference_points_input: torch.Tensor, query_pos: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The positional embedding each layer's queries get; here the given one, unchanged.
+
+        Args:
+            reference_points_input: ``(bs, nq, L, 4)`` reference boxes scaled by the valid ratios.
+            query_pos: ``(bs, nq, C)`` or None, as passed to ``forward``.
+        """
+        return query_pos
+
+    def layer_output(self, output: torch.Tensor) -> torch.Tensor:
+        """What a layer contributes to the intermediate outputs (``(bs, nq, C)``); here its output as is."""
+        return output
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor | None,
+        value: torch.Tensor,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
+        attn_masks: list[torch.Tensor | None] | None = None,
+        query_key_padding_mask: torch.Tensor | None = None,
+        key_padding_mask: torch.Tensor | None = None,
+        reference_points: torch.Tensor | None = None,
+        valid_ratios: torch.Tensor | None = None,
+        **kwargs,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decodes ``nq`` queries against the encoder memory.
+
+        Args:
+            query: ``(bs, nq, C)`` content queries.
+            key: unused by the deformable cross-attention (detrex passes the memory).
+            value: ``(bs, S, C)`` encoder memory.
+            query_pos: ``(bs, nq, C)`` positional embedding (ignored by DINO's decoder, which makes its own).
+            attn_masks: ``[self_attn_mask, cross_attn_mask]``; the self-attention mask is ``(nq, nq)`` bool,
+                True where attention is blocked (denoising groups, hybrid branches).
+            key_padding_mask: ``(bs, S)`` bool, True at padded memory tokens.
+            reference_points: ``(bs, nq, 4)`` boxes ``(cx, cy, w, h)`` in [0, 1] (``(nq, 4)`` is broadcast).
+            valid_ratios: ``(bs, L, 2)``.
+            **kwargs: ``spatial_shapes``, ``level_start_index`` for the deformable attention.
+
+        Returns:
+            With ``return_intermediate``: ``(num_layers, bs, nq, C)`` outputs and ``(num_layers, bs, nq, 4)``
+            references; otherwise the last output ``(bs, nq, C)`` and references ``(bs, nq, 4)``.
+        """
+        if reference_points is None or reference_points.shape[-1] != 4:
+            shape = None if reference_points is None else tuple(reference_points.shape)
+            raise ValueError(f"{type(self).__name__} needs 4-d reference boxes, got reference_points {shape}")
+        output = query
+        if reference_points.dim() == 2:
+            reference_points = reference_points[None].expand(output.shape[0], -1, -1)
+        intermediate, intermediate_references = [], []
+        for layer_idx, layer in enumerate(self.layers):
+            reference_points_input = reference_points[:, :, None] * torch.cat([valid_ratios] * 2, -1)[:, None]
+            layer_kwargs = dict(
+                query_pos=self.layer_query_pos(reference_points_input, query_pos),
+                key_pos=key_pos,
+                attn_masks=attn_masks,
+                query_key_padding_mask=query_key_padding_mask,
+                key_padding_mask=key_padding_mask,
+                reference_points=reference_points_input,
+                **kwargs,
+            )
+            if self.use_checkpoint and self.training:
+                output = checkpoint(layer, output, key, value, use_reentrant=False, **layer_kwargs)
+            else:
+                output = layer(output, key, value, **layer_kwargs)
+
+            new_reference_points = reference_points
+            if self.bbox_embed is not None:
+                new_reference_points = (
+                    self.bbox_embed[layer_idx](output) + inverse_sigmoid(reference_points)
+                ).sigmoid()
+                reference_points = new_reference_points.detach()
+            if self.return_intermediate:
+                intermediate.append(self.layer_output(output))
+                intermediate_references.append(
+                    new_reference_points if self.look_forward_twice else reference_points
+                )
+        if self.return_intermediate:
+            return torch.stack(intermediate), torch.stack(intermediate_references)
+        return output, reference_points
+
+
+class DINOTransformerDecoder(DeformableTransformerDecoder):
+    """DINO's decoder: each layer's query position is ``ref_point_head(PE(b))``, an MLP
+    (``2C -> C -> C``) of the sine embedding of the current reference box (DAB-DETR's anchor queries), and
+    every intermediate output passes through ``norm`` (a shared LayerNorm). Arguments as in
+    :class:`DeformableTransformerDecoder`.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int = 256,
+        num_heads: int = 8,
+        feedforward_dim: int = 1024,
+        attn_dropout: float = 0.1,
+        ffn_dropout: float = 0.1,
+        num_layers: int = 6,
+        return_intermediate: bool = True,
+        num_feature_levels: int = 4,
+        look_forward_twice: bool = True,
+        use_checkpoint: bool = False,
+    ):
+        super().__init__(
+            embed_dim=embed_dim,
+            num_heads=num_heads,
+            feedforward_dim=feedforward_dim,
+            attn_dropout=attn_dropout,
+            ffn_dropout=ffn_dropout,
+            num_layers=num_layers,
+            return_intermediate=return_intermediate,
+            num_feature_levels=num_feature_levels,
+            look_forward_twice=look_forward_twice,
+            use_checkpoint=use_checkpoint,
+        )
+        self.ref_point_head = MLP(2 * embed_dim, embed_dim, embed_dim, 2)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def layer_query_pos(
+        self, reference_points_input: torch.Tensor, query_pos: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``ref_point_head(PE(b))`` of the level-0 scaled reference box (``C/2`` sine features per
+        coordinate, ``(y, x, w, h)`` order), ``(bs, nq, C)``."""
+        sine = get_sine_pos_embed(reference_points_input[:, :, 0, :], num_pos_feats=self.embed_dim // 2)
+        return self.ref_point_head(sine)
+
+    def layer_output(self, output: torch.Tensor) -> torch.Tensor:
+        """The layer output through the shared final LayerNorm."""
+        return self.norm(output)
+
+
+HDeformableDetrTransformerDecoder = DeformableTransformerDecoder

@@ -1,0 +1,60 @@
+"""Shared references for the criterion tests: losses written with torchvision's ops from matched indices."""
+
+import pytest
+import torch
+from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+
+
+def _reference_losses(layer, targets, indices, num_boxes, num_classes, alpha=0.25, gamma=2.0) -> dict:
+    """loss_class / loss_bbox / loss_giou of one layer for given (query, target) indices per image."""
+    logits, boxes = layer["pred_logits"], layer["pred_boxes"]
+    onehot = torch.zeros_like(logits)
+    src, tgt = [], []
+    for b, ((q, j), t) in enumerate(zip(indices, targets, strict=True)):
+        onehot[b, q, t["labels"][j]] = 1.0
+        src.append(boxes[b, q])
+        tgt.append(t["boxes"][j])
+    src, tgt = torch.cat(src), torch.cat(tgt)
+    giou = generalized_box_iou_loss(box_convert(src, "cxcywh", "xyxy"), box_convert(tgt, "cxcywh", "xyxy"))
+    return {
+        "loss_class": sigmoid_focal_loss(logits, onehot, alpha, gamma, reduction="sum") / num_boxes,
+        "loss_bbox": (src - tgt).abs().sum() / num_boxes,
+        "loss_giou": giou.sum() / num_boxes,
+    }
+
+
+def _random_layer(bs, num_queries, num_classes, generator, requires_grad=True) -> dict:
+    """Random logits ``(bs, nq, C)`` and valid cxcywh boxes ``(bs, nq, 4)``, leaf tensors."""
+    xy = torch.rand(bs, num_queries, 2, generator=generator) * 0.6 + 0.2
+    wh = torch.rand(bs, num_queries, 2, generator=generator) * 0.3 + 0.05
+    return {
+        "pred_logits": (torch.randn(bs, num_queries, num_classes, generator=generator) * 2).requires_grad_(
+            requires_grad
+        ),
+        "pred_boxes": torch.cat([xy, wh], -1).requires_grad_(requires_grad),
+    }
+
+
+def _random_targets(sizes, num_classes, generator) -> list[dict]:
+    targets = []
+    for n in sizes:
+        xy = torch.rand(n, 2, generator=generator) * 0.6 + 0.2
+        wh = torch.rand(n, 2, generator=generator) * 0.3 + 0.05
+        labels = torch.randint(num_classes, (n,), generator=generator)
+        targets.append({"labels": labels, "boxes": torch.cat([xy, wh], -1)})
+    return targets
+
+
+@pytest.fixture
+def reference_losses():
+    return _reference_losses
+
+
+@pytest.fixture
+def random_layer():
+    return _random_layer
+
+
+@pytest.fixture
+def random_targets():
+    return _random_targets

@@ -1,0 +1,200 @@
+"""DINOTransformer and HDeformableDetrTransformer: outputs, denoising and hybrid attention masks in action,
+detrex parameter names, the query-selector slot."""
+
+import pytest
+import torch
+from tiny_transformers import (
+    EMBED_DIM,
+    SHAPES,
+    detrex_dino_decoder_keys,
+    detrex_encoder_keys,
+    dino_transformer,
+    h_transformer,
+    level_inputs,
+)
+
+from detrkit.modeling.transformer import (
+    DINOTransformer,
+    HDeformableDetrTransformer,
+    TopKProposalSelector,
+    TwoStageQuerySelector,
+    denoising_attn_mask,
+    hybrid_attn_mask,
+)
+
+NUM_TOKENS = sum(h * w for h, w in SHAPES)
+
+
+def renamed(keys, renames):
+    out = set()
+    for key in keys:
+        for old, new in renames.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+        out.add(key)
+    return out
+
+
+def head_keys(num_pred):
+    classes = {f"decoder.class_embed.{i}.{w}" for i in range(num_pred) for w in ("weight", "bias")}
+    boxes = {
+        f"decoder.bbox_embed.{i}.layers.{j}.{w}"
+        for i in range(num_pred)
+        for j in range(3)
+        for w in ("weight", "bias")
+    }
+    return classes | boxes
+
+
+def test_dino_transformer_names_are_detrex_names_after_the_documented_renames():
+    detrex_keys = (
+        {"level_embeds", "tgt_embed.weight", "enc_output.weight", "enc_output.bias"}
+        | {"enc_output_norm.weight", "enc_output_norm.bias"}
+        | {f"encoder.{k}" for k in detrex_encoder_keys(2)}
+        | {f"decoder.{k}" for k in detrex_dino_decoder_keys(2)}
+        | head_keys(3)
+    )
+    transformer = dino_transformer()
+    assert set(transformer.state_dict()) == renamed(detrex_keys, DINOTransformer.detrex_key_renames)
+
+
+def test_h_transformer_names_are_detrex_names_after_the_documented_renames():
+    layers = {k for k in detrex_dino_decoder_keys(2) if k.startswith("layers.")}
+    detrex_keys = (
+        {
+            "level_embeds",
+            "enc_output.weight",
+            "enc_output.bias",
+            "enc_output_norm.weight",
+            "enc_output_norm.bias",
+        }
+        | {"pos_trans.weight", "pos_trans.bias", "pos_trans_norm.weight", "pos_trans_norm.bias"}
+        | {f"encoder.{k}" for k in detrex_encoder_keys(2)}
+        | {f"decoder.{k}" for k in layers}
+        | head_keys(3)
+    )
+    transformer = h_transformer()
+    assert set(transformer.state_dict()) == renamed(
+        detrex_keys, HDeformableDetrTransformer.detrex_key_renames
+    )
+
+
+def test_dino_transformer_outputs_without_denoising():
+    transformer = dino_transformer(num_queries=10).eval()
+    states, init_reference, references, enc_state, enc_reference = transformer(*level_inputs())
+    assert states.shape == (2, 2, 10, EMBED_DIM)
+    assert init_reference.shape == (2, 10, 4) and references.shape == (2, 2, 10, 4)
+    assert enc_state.shape == (2, 10, EMBED_DIM) and enc_reference.shape == (2, 10, 4)
+    # the decoder starts from the selected encoder proposals
+    torch.testing.assert_close(init_reference, enc_reference)
+    assert not init_reference.requires_grad and enc_reference.requires_grad
+
+
+def run_with_denoising(transformer, dn_label, dn_bbox, attn_mask):
+    return transformer(*level_inputs(), (dn_label, dn_bbox), attn_masks=[attn_mask, None])
+
+
+def test_denoising_queries_come_first_and_the_mask_keeps_groups_apart():
+    transformer = dino_transformer(num_queries=10).eval()
+    torch.manual_seed(3)
+    dn_label, dn_bbox = torch.randn(2, 8, EMBED_DIM), torch.randn(2, 8, 4)
+    mask = denoising_attn_mask(num_groups=2, group_size=4, num_queries=10)
+    states, init_reference, _, _, _ = run_with_denoising(transformer, dn_label, dn_bbox, mask)
+    assert states.shape == (2, 2, 18, EMBED_DIM)
+    torch.testing.assert_close(init_reference[:, :8], dn_bbox.sigmoid())
+
+    # changing denoising group 1 changes neither group 0 nor the matching queries
+    changed_label, changed_bbox = dn_label.clone(), dn_bbox.clone()
+    changed_label[:, 4:8] += 1.0
+    changed_bbox[:, 4:8] -= 0.5
+    changed, _, _, _, _ = run_with_denoising(transformer, changed_label, changed_bbox, mask)
+    torch.testing.assert_close(changed[:, :, :4], states[:, :, :4])
+    torch.testing.assert_close(changed[:, :, 8:], states[:, :, 8:])
+    assert not torch.allclose(changed[:, :, 4:8], states[:, :, 4:8])
+    # without the mask, the matching queries would see the change
+    unmasked, _, _, _, _ = run_with_denoising(transformer, dn_label, dn_bbox, None)
+    unmasked_changed, _, _, _, _ = run_with_denoising(transformer, changed_label, changed_bbox, None)
+    assert not torch.allclose(unmasked_changed[:, :, 8:], unmasked[:, :, 8:])
+
+
+def test_h_transformer_outputs_and_hybrid_mask():
+    transformer = h_transformer(num_queries=10).eval()
+    torch.manual_seed(3)
+    query_embed = torch.randn(10, EMBED_DIM)
+    mask = hybrid_attn_mask(4, 10)
+    states, init_reference, references, enc_class, enc_coords = transformer(
+        *level_inputs(), query_embed, mask
+    )
+    assert states.shape == (2, 2, 10, EMBED_DIM) and references.shape == (2, 2, 10, 4)
+    assert enc_class.shape == (2, NUM_TOKENS, 3) and enc_coords.shape == (2, NUM_TOKENS, 4)
+    assert init_reference.shape == (2, 10, 4)
+
+    # the first 4 (one-to-one) queries do not see the one-to-many ones
+    changed_embed = query_embed.clone()
+    changed_embed[4:] += 1.0
+    changed, _, _, _, _ = transformer(*level_inputs(), changed_embed, mask)
+    torch.testing.assert_close(changed[:, :, :4], states[:, :, :4])
+    assert not torch.allclose(changed[:, :, 4:], states[:, :, 4:])
+    unmasked, _, _, _, _ = transformer(*level_inputs(), query_embed, None)
+    unmasked_changed, _, _, _, _ = transformer(*level_inputs(), changed_embed, None)
+    assert not torch.allclose(unmasked_changed[:, :, :4], unmasked[:, :, :4])
+
+    # at inference the detector asks for the one-to-one queries only
+    one2one, _, _, _, _ = transformer(*level_inputs(), query_embed[:4], None, num_proposals=4)
+    assert one2one.shape == (2, 2, 4, EMBED_DIM)
+
+
+def test_h_transformer_configuration_errors():
+    with pytest.raises(ValueError, match="as_two_stage=False"):
+        h_transformer(as_two_stage=False)
+    transformer = h_transformer()
+    with pytest.raises(ValueError, match="needs query_embed"):
+        transformer(*level_inputs(), None, None)
+    transformer.decoder.class_embed = None
+    with pytest.raises(RuntimeError, match="decoder.class_embed and decoder.bbox_embed are not set"):
+        transformer(*level_inputs(), torch.zeros(10, EMBED_DIM), None)
+
+
+class RecordingSelector(TwoStageQuerySelector):
+    """A replacement selector that records what it was asked."""
+
+    def forward(
+        self, memory, memory_padding_mask, spatial_shapes, class_head, box_head, num_queries, **kwargs
+    ):
+        self.calls = getattr(self, "calls", []) + [(tuple(memory.shape), num_queries)]
+        return super().forward(
+            memory, memory_padding_mask, spatial_shapes, class_head, box_head, num_queries, **kwargs
+        )
+
+
+def test_query_selector_slot_can_be_replaced():
+    selector = RecordingSelector(EMBED_DIM, num_queries=6)
+    transformer = dino_transformer(num_queries=6, query_selector=selector)
+    assert transformer.query_selector is selector
+    transformer(*level_inputs())
+    assert selector.calls == [((2, NUM_TOKENS, EMBED_DIM), 6)]
+    assert type(dino_transformer(learnt_init_query=False).query_selector) is TopKProposalSelector
+
+
+def test_h_transformer_without_mixed_selection_takes_content_from_the_proposals():
+    transformer = h_transformer(num_queries=10, mixed_selection=False).eval()
+    states, init_reference, _, _, _ = transformer(*level_inputs(), None, hybrid_attn_mask(4, 10))
+    assert states.shape == (2, 2, 10, EMBED_DIM) and init_reference.shape == (2, 10, 4)
+
+
+def test_hybrid_attn_mask_separates_the_two_groups():
+    mask = hybrid_attn_mask(2, 5)
+    expected = torch.tensor(
+        [
+            [0, 0, 1, 1, 1],
+            [0, 0, 1, 1, 1],
+            [1, 1, 0, 0, 0],
+            [1, 1, 0, 0, 0],
+            [1, 1, 0, 0, 0],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(mask, expected)
+    assert not hybrid_attn_mask(3, 3).any()
+    with pytest.raises(ValueError, match="num_queries_one2one=6"):
+        hybrid_attn_mask(6, 5)
