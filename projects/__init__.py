@@ -1,0 +1,1 @@
+"""detrkit projects: one folder per paper, each contributing its modules and configs."""

@@ -1,0 +1,13 @@
+"""DINO R50 4-scale, 24 epochs on COCO (detrex's `dino_r50_4scale_24ep.py`)."""
+
+from detrkit.config import get_config
+
+from .coco_r50_common import dataloader, optimizer, train
+from .models.dino_r50 import model
+
+lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_24ep
+
+train.max_iter = 180000
+train.output_dir = "./output/dino_r50_4scale_24ep"
+model.device = train.device
+dataloader.evaluator.output_dir = train.output_dir

@@ -1,0 +1,98 @@
+"""H-Deformable-DETR R50 two-stage with box refinement (detrex's `h_deformable_detr_r50.py` with
+`with_box_refine = as_two_stage = True`): 300 one-to-one + 1500 one-to-many queries, the ground truth
+repeated k = 6 times for the one-to-many branch (lambda 1), mixed query selection, 1800 proposals in training
+and 300 at eval, class-agnostic (binary) encoder proposals, losses class 2 / L1 5 / GIoU 2."""
+
+from torch import nn
+
+from detrkit.config import LazyCall as L
+from detrkit.layers import PositionEmbeddingSine, ShapeSpec
+from detrkit.modeling.backbone import ResNet
+from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion, build_weight_dict
+from detrkit.modeling.matcher import HungarianMatcher
+from detrkit.modeling.meta_arch import HDeformableDETR
+from detrkit.modeling.neck import ChannelMapper
+from detrkit.modeling.transformer import (
+    HDeformableDetrTransformer,
+    HDeformableDetrTransformerDecoder,
+    HDeformableDetrTransformerEncoder,
+)
+
+model = L(HDeformableDETR)(
+    backbone=L(ResNet)(depth=50, out_features=("res3", "res4", "res5"), freeze_at=1, norm="FrozenBN"),
+    position_embedding=L(PositionEmbeddingSine)(
+        num_pos_feats=128, temperature=10000, normalize=True, offset=-0.5
+    ),
+    neck=L(ChannelMapper)(
+        input_shapes={
+            "res3": ShapeSpec(channels=512),
+            "res4": ShapeSpec(channels=1024),
+            "res5": ShapeSpec(channels=2048),
+        },
+        in_features=["res3", "res4", "res5"],
+        out_channels=256,
+        num_outs=4,
+        kernel_size=1,
+        norm_layer=L(nn.GroupNorm)(num_groups=32, num_channels=256),
+    ),
+    transformer=L(HDeformableDetrTransformer)(
+        encoder=L(HDeformableDetrTransformerEncoder)(
+            embed_dim=256,
+            num_heads=8,
+            feedforward_dim=2048,
+            attn_dropout=0.0,
+            ffn_dropout=0.0,
+            num_layers=6,
+            post_norm=False,
+            num_feature_levels="${..num_feature_levels}",
+        ),
+        decoder=L(HDeformableDetrTransformerDecoder)(
+            embed_dim=256,
+            num_heads=8,
+            feedforward_dim=2048,
+            attn_dropout=0.0,
+            ffn_dropout=0.0,
+            num_layers=6,
+            return_intermediate=True,
+            num_feature_levels="${..num_feature_levels}",
+            look_forward_twice=True,
+        ),
+        as_two_stage=True,
+        num_feature_levels=4,
+        two_stage_num_proposals=1800,
+        mixed_selection=True,
+    ),
+    embed_dim=256,
+    num_classes=80,
+    num_queries_one2one=300,
+    num_queries_one2many=1500,
+    aux_loss=True,
+    with_box_refine=True,
+    as_two_stage=True,
+    criterion=L(HybridMatchingCriterion)(
+        criterion=L(TwoStageCriterion)(
+            num_classes=80,
+            matcher=L(HungarianMatcher)(
+                cost_class=2.0,
+                cost_bbox=5.0,
+                cost_giou=2.0,
+                cost_class_type="focal_loss_cost",
+                alpha=0.25,
+                gamma=2.0,
+            ),
+            weight_dict=build_weight_dict(
+                {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}, num_decoder_layers=6, one2many=True
+            ),
+            loss_class_type="focal_loss",
+            alpha=0.25,
+            gamma=2.0,
+            two_stage_binary_cls=True,
+        ),
+        k_one2many=6,
+        lambda_one2many=1.0,
+    ),
+    pixel_mean=[123.675, 116.280, 103.530],
+    pixel_std=[58.395, 57.120, 57.375],
+    select_box_nums_for_evaluation=300,
+    mixed_selection=True,
+)

@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+"""Converts an official implementation's checkpoint to detrkit's parameter names.
+
+    python tools/convert_checkpoint.py --from detrex-dino --input model.pth --output detrkit_model.pth
+
+The input holds a state dict, or a checkpoint with one under "model"; the output is a detrkit checkpoint
+(``{"model": state_dict}``) that ``train.init_checkpoint`` / ``DetectionCheckpointer`` loads.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
+
+from detrkit.modeling.checkpoint_conversion import CONVERTERS, convert_state_dict  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", required=True, choices=sorted(CONVERTERS))
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args()
+    checkpoint = torch.load(args.input, map_location="cpu", weights_only=False)
+    state_dict = checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
+    converted = convert_state_dict(state_dict, args.source)
+    torch.save({"model": converted}, args.output)
+    print(f"wrote {args.output}: {len(converted)} tensors converted from {args.source}")
+
+
+if __name__ == "__main__":
+    main()
