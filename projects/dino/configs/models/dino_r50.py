@@ -14,6 +14,16 @@ from detrkit.modeling.meta_arch import DINO
 from detrkit.modeling.neck import ChannelMapper
 from detrkit.modeling.transformer import DINOTransformer, DINOTransformerDecoder, DINOTransformerEncoder
 
+# Both stacks: 6 layers, d=256, 8 heads, FFN 2048, no dropout.
+_LAYERS = dict(
+    embed_dim=256,
+    num_heads=8,
+    feedforward_dim=2048,
+    attn_dropout=0.0,
+    ffn_dropout=0.0,
+    num_layers=6,
+)
+
 model = L(DINO)(
     backbone=L(ResNet)(depth=50, out_features=("res3", "res4", "res5"), freeze_at=1, norm="FrozenBN"),
     position_embedding=L(PositionEmbeddingSine)(
@@ -33,24 +43,10 @@ model = L(DINO)(
     ),
     transformer=L(DINOTransformer)(
         encoder=L(DINOTransformerEncoder)(
-            embed_dim=256,
-            num_heads=8,
-            feedforward_dim=2048,
-            attn_dropout=0.0,
-            ffn_dropout=0.0,
-            num_layers=6,
-            post_norm=False,
-            num_feature_levels="${..num_feature_levels}",
+            **_LAYERS, post_norm=False, num_feature_levels="${..num_feature_levels}"
         ),
         decoder=L(DINOTransformerDecoder)(
-            embed_dim=256,
-            num_heads=8,
-            feedforward_dim=2048,
-            attn_dropout=0.0,
-            ffn_dropout=0.0,
-            num_layers=6,
-            return_intermediate=True,
-            num_feature_levels="${..num_feature_levels}",
+            **_LAYERS, return_intermediate=True, num_feature_levels="${..num_feature_levels}"
         ),
         num_feature_levels=4,
         two_stage_num_proposals="${..num_queries}",

@@ -3,59 +3,29 @@
 repeated k = 6 times for the one-to-many branch (lambda 1), mixed query selection, 1800 proposals in training
 and 300 at eval, class-agnostic (binary) encoder proposals, losses class 2 / L1 5 / GIoU 2."""
 
-from torch import nn
-
 from detrkit.config import LazyCall as L
-from detrkit.layers import PositionEmbeddingSine, ShapeSpec
-from detrkit.modeling.backbone import ResNet
 from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.meta_arch import HDeformableDETR
-from detrkit.modeling.neck import ChannelMapper
 from detrkit.modeling.transformer import (
     HDeformableDetrTransformer,
     HDeformableDetrTransformerDecoder,
     HDeformableDetrTransformerEncoder,
 )
 
+from .dino_r50 import _LAYERS
+from .dino_r50 import model as _dino
+
 model = L(HDeformableDETR)(
-    backbone=L(ResNet)(depth=50, out_features=("res3", "res4", "res5"), freeze_at=1, norm="FrozenBN"),
-    position_embedding=L(PositionEmbeddingSine)(
-        num_pos_feats=128, temperature=10000, normalize=True, offset=-0.5
-    ),
-    neck=L(ChannelMapper)(
-        input_shapes={
-            "res3": ShapeSpec(channels=512),
-            "res4": ShapeSpec(channels=1024),
-            "res5": ShapeSpec(channels=2048),
-        },
-        in_features=["res3", "res4", "res5"],
-        out_channels=256,
-        num_outs=4,
-        kernel_size=1,
-        norm_layer=L(nn.GroupNorm)(num_groups=32, num_channels=256),
-    ),
+    backbone=_dino.backbone,
+    position_embedding=_dino.position_embedding,
+    neck=_dino.neck,
     transformer=L(HDeformableDetrTransformer)(
         encoder=L(HDeformableDetrTransformerEncoder)(
-            embed_dim=256,
-            num_heads=8,
-            feedforward_dim=2048,
-            attn_dropout=0.0,
-            ffn_dropout=0.0,
-            num_layers=6,
-            post_norm=False,
-            num_feature_levels="${..num_feature_levels}",
+            **_LAYERS, post_norm=False, num_feature_levels="${..num_feature_levels}"
         ),
         decoder=L(HDeformableDetrTransformerDecoder)(
-            embed_dim=256,
-            num_heads=8,
-            feedforward_dim=2048,
-            attn_dropout=0.0,
-            ffn_dropout=0.0,
-            num_layers=6,
-            return_intermediate=True,
-            num_feature_levels="${..num_feature_levels}",
-            look_forward_twice=True,
+            **_LAYERS, return_intermediate=True, look_forward_twice=True
         ),
         as_two_stage=True,
         num_feature_levels=4,
