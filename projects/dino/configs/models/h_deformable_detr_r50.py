@@ -25,7 +25,10 @@ model = L(HDeformableDETR)(
             **_LAYERS, post_norm=False, num_feature_levels="${..num_feature_levels}"
         ),
         decoder=L(HDeformableDetrTransformerDecoder)(
-            **_LAYERS, return_intermediate=True, look_forward_twice=True
+            **_LAYERS,
+            return_intermediate=True,
+            look_forward_twice=True,
+            num_feature_levels="${..num_feature_levels}",
         ),
         as_two_stage=True,
         num_feature_levels=4,
