@@ -5,7 +5,6 @@ and 300 at eval, class-agnostic (binary) encoder proposals, losses class 2 / L1 
 
 from detrkit.config import LazyCall as L
 from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion, build_weight_dict
-from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.meta_arch import HDeformableDETR
 from detrkit.modeling.transformer import (
     HDeformableDetrTransformer,
@@ -45,14 +44,7 @@ model = L(HDeformableDETR)(
     criterion=L(HybridMatchingCriterion)(
         criterion=L(TwoStageCriterion)(
             num_classes=80,
-            matcher=L(HungarianMatcher)(
-                cost_class=2.0,
-                cost_bbox=5.0,
-                cost_giou=2.0,
-                cost_class_type="focal_loss_cost",
-                alpha=0.25,
-                gamma=2.0,
-            ),
+            matcher=_dino.criterion.matcher,
             weight_dict=build_weight_dict(
                 {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}, num_decoder_layers=6, one2many=True
             ),
@@ -64,8 +56,8 @@ model = L(HDeformableDETR)(
         k_one2many=6,
         lambda_one2many=1.0,
     ),
-    pixel_mean=[123.675, 116.280, 103.530],
-    pixel_std=[58.395, 57.120, 57.375],
+    pixel_mean=_dino.pixel_mean,
+    pixel_std=_dino.pixel_std,
     select_box_nums_for_evaluation=300,
     mixed_selection=True,
 )
