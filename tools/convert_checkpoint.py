@@ -5,20 +5,37 @@
 
 The input holds a state dict, or a checkpoint with one under "model"; the output is a detrkit checkpoint
 (``{"model": state_dict}``) that ``train.init_checkpoint`` / ``DetectionCheckpointer`` loads.
+
+Sources: detrkit's own converters plus every project's ``projects/<name>/modeling/checkpoint_conversion.py``,
+which registers its official format on import.
 """
 
 import argparse
+import importlib
+import importlib.util
 import os
+import pkgutil
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
 
+import projects  # noqa: E402
 from detrkit.modeling.checkpoint_conversion import CONVERTERS, convert_state_dict  # noqa: E402
 
 
+def register_project_converters() -> None:
+    """Imports ``projects.<name>.modeling.checkpoint_conversion`` of every project that has one."""
+    for project in pkgutil.iter_modules(projects.__path__):
+        module = f"projects.{project.name}.modeling.checkpoint_conversion"
+        if project.ispkg and importlib.util.find_spec(f"projects.{project.name}.modeling") is not None:
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+
+
 def main() -> None:
+    register_project_converters()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, choices=sorted(CONVERTERS))
     parser.add_argument("--input", required=True)
