@@ -109,6 +109,30 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         """What a layer contributes to the intermediate outputs (``(bs, nq, C)``); here its output as is."""
         return output
 
+    def between_layers(
+        self,
+        layer_idx: int,
+        output: torch.Tensor,
+        layer_output: torch.Tensor,
+        query_pos: torch.Tensor | None,
+        reference_points: torch.Tensor,
+        new_reference_points: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Runs after layer ``layer_idx`` and its box refinement, before its references are recorded; here
+        the identity. A subclass may reorder or transform the queries the next layer sees (Rank-DETR).
+
+        Args:
+            output: ``(bs, nq, C)`` the layer's output, the next layer's content queries.
+            layer_output: ``(bs, nq, C)`` :meth:`layer_output` of it (already recorded).
+            query_pos: ``(bs, nq, C)`` or None, the positional embedding passed to ``forward``.
+            reference_points: ``(bs, nq, 4)`` refined boxes, detached (the next layer's references).
+            new_reference_points: ``(bs, nq, 4)`` the same boxes undetached (for look-forward-twice).
+
+        Returns:
+            ``(output, query_pos, reference_points, new_reference_points)`` for the next layer.
+        """
+        return output, query_pos, reference_points, new_reference_points
+
     def forward(
         self,
         query: torch.Tensor,
@@ -170,8 +194,12 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
                     self.bbox_embed[layer_idx](output) + inverse_sigmoid(reference_points)
                 ).sigmoid()
                 reference_points = new_reference_points.detach()
+            layer_output = self.layer_output(output)
+            output, query_pos, reference_points, new_reference_points = self.between_layers(
+                layer_idx, output, layer_output, query_pos, reference_points, new_reference_points
+            )
             if self.return_intermediate:
-                intermediate.append(self.layer_output(output))
+                intermediate.append(layer_output)
                 intermediate_references.append(
                     new_reference_points if self.look_forward_twice else reference_points
                 )
