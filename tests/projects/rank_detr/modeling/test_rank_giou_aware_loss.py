@@ -1,0 +1,73 @@
+"""The GIoU-aware class loss: a hand-computed value, the focal loss at t = 1, and its use in criteria."""
+
+import math
+
+import pytest
+import torch
+
+from detrkit.modeling.losses import sigmoid_focal_loss
+from detrkit.modeling.matcher import HungarianMatcher
+from projects.rank_detr.modeling import RankDetrCriterion, giou_aware_focal_loss
+
+
+def _softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+LOGITS = [[0.5, -1.0], [2.0, 0.0]]  # 2 queries, 2 classes
+
+
+def _hand_value(t: float) -> float:
+    """Query 0 is positive for class 1 with target t; every other entry is negative (alpha .25, gamma 2)."""
+    p = _sigmoid(LOGITS[0][1])
+    bce_t = -(t * math.log(p) + (1 - t) * math.log(1 - p))
+    value = 0.25 * abs(t - p) ** 2 * bce_t
+    for x in (LOGITS[0][0], LOGITS[1][0], LOGITS[1][1]):
+        value += 0.75 * _sigmoid(x) ** 2 * _softplus(x)
+    return value
+
+
+def test_value_by_hand():
+    onehot = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    loss = giou_aware_focal_loss(torch.tensor(LOGITS), onehot, torch.tensor([0.75, 0.3]))
+    assert loss.item() == pytest.approx(_hand_value(0.75), rel=1e-6)
+
+
+def test_equals_the_focal_loss_when_the_target_is_one():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 4, generator=g, dtype=torch.float64)
+    onehot = (torch.rand(2, 5, 4, generator=g) > 0.7).double()
+    ours = giou_aware_focal_loss(logits, onehot, torch.ones(2, 5), reduction="none")
+    torch.testing.assert_close(ours.double(), sigmoid_focal_loss(logits, onehot, reduction="none").double())
+
+
+def test_criterion_uses_t_from_the_giou_and_keeps_focal_for_the_encoder_proposals():
+    criterion = RankDetrCriterion(
+        num_classes=2,
+        matcher=HungarianMatcher(cost_class=2, cost_bbox=5, cost_giou=2),
+        weight_dict={},
+        two_stage_binary_cls=True,
+    )
+    # query 0 (cx, cy, w, h) = (.5, .5, .2, .4) vs the target (.5, .5, .4, .4): IoU = GIoU = 0.5, t = 0.75
+    boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.1, 0.1, 0.05, 0.05]]])
+    outputs = {
+        "pred_logits": torch.tensor([LOGITS]),
+        "pred_boxes": boxes,
+        "enc_outputs": {"pred_logits": torch.tensor([[[0.3, 0.1], [-0.2, 0.4]]]), "pred_boxes": boxes},
+    }
+    targets = [{"labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]])}]
+    losses = criterion(outputs, targets)
+    assert losses["loss_class"].item() == pytest.approx(_hand_value(0.75), rel=1e-5)
+    enc_focal = sigmoid_focal_loss(
+        torch.tensor([[0.3, 0.1], [-0.2, 0.4]]), torch.tensor([[1.0, 0.0], [0.0, 0.0]]), reduction="sum"
+    )
+    assert losses["loss_class_enc"].item() == pytest.approx(enc_focal.item(), rel=1e-6)
+
+
+def test_shape_errors_are_named():
+    with pytest.raises(ValueError, match="quality"):
+        giou_aware_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3))

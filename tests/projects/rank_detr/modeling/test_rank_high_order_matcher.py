@@ -1,0 +1,85 @@
+"""The high-order matcher: the standard cost before the switch, -p * IoU^4 after it, and the iteration
+from the trainer hook."""
+
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from detrkit.engine.hooks import IterationFeeder
+from detrkit.modeling.matcher import HungarianMatcher
+from projects.rank_detr.modeling import HighOrderMatcher
+
+COSTS = dict(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0)
+
+
+def _random_batch():
+    g = torch.Generator().manual_seed(0)
+    outputs = {
+        "pred_logits": torch.randn(2, 12, 5, generator=g),
+        "pred_boxes": torch.rand(2, 12, 4, generator=g) * 0.4 + 0.3,
+    }
+    targets = [
+        {"labels": torch.tensor([0, 3, 4]), "boxes": torch.rand(3, 4, generator=g) * 0.4 + 0.3},
+        {"labels": torch.tensor([2]), "boxes": torch.rand(1, 4, generator=g) * 0.4 + 0.3},
+    ]
+    return outputs, targets
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True))
+
+
+def test_before_the_switch_it_is_the_hungarian_matcher():
+    outputs, targets = _random_batch()
+    reference = HungarianMatcher(**COSTS)(outputs, targets)
+    matcher = HighOrderMatcher(**COSTS, matcher_change_iter=100)
+    assert _same(matcher(outputs, targets), reference)  # never told the iteration
+    matcher.set_training_iteration(99)
+    assert _same(matcher(outputs, targets), reference)
+    torch.testing.assert_close(
+        matcher.cost_matrix(
+            outputs["pred_logits"][0], outputs["pred_boxes"][0], targets[0]["labels"], targets[0]["boxes"]
+        ),
+        HungarianMatcher(**COSTS).cost_matrix(
+            outputs["pred_logits"][0], outputs["pred_boxes"][0], targets[0]["labels"], targets[0]["boxes"]
+        ),
+    )
+
+
+def test_after_the_switch_the_higher_iou_prediction_wins():
+    # query 0: p = 0.9, IoU 0.5 with the target; query 1: p = 0.5, IoU 0.9. Standard cost (2/5/2):
+    # query 0 = -2.80, query 1 = -1.77, so query 0; high-order: -0.9 * 0.5^4 = -0.056 vs -0.5 * 0.9^4 = -0.33.
+    outputs = {
+        "pred_logits": torch.tensor([[[math_logit(0.9)], [0.0]]]),
+        "pred_boxes": torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.5, 0.5, 0.36, 0.4]]]),
+    }
+    targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]])}]
+    matcher = HighOrderMatcher(**COSTS, matcher_change_iter=100)
+    assert matcher(outputs, targets)[0][0].tolist() == [0]
+    matcher.set_training_iteration(100)
+    assert matcher(outputs, targets)[0][0].tolist() == [1]
+    cost = matcher.cost_matrix(
+        outputs["pred_logits"][0], outputs["pred_boxes"][0], torch.tensor([0]), targets[0]["boxes"]
+    )
+    torch.testing.assert_close(cost, torch.tensor([[-0.9 * 0.5**4], [-0.5 * 0.9**4]]))
+
+
+def math_logit(p: float) -> float:
+    return float(torch.logit(torch.tensor(p, dtype=torch.float64)))
+
+
+def test_the_trainer_hook_feeds_the_iteration_through_a_wrapper():
+    matcher = HighOrderMatcher(**COSTS, matcher_change_iter=67500)
+    wrapped = nn.Module()  # stands for DistributedDataParallel: the matcher sits deeper in the module tree
+    wrapped.module = nn.Module()
+    wrapped.module.criterion = nn.Module()
+    wrapped.module.criterion.matcher = matcher
+    hook = IterationFeeder()
+    hook.trainer = SimpleNamespace(model=wrapped, iter=67499)
+    hook.before_train()
+    hook.before_step()
+    assert matcher.iteration == 67499 and not matcher.high_order
+    hook.trainer.iter = 67500
+    hook.before_step()
+    assert matcher.high_order

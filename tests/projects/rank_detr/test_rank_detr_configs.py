@@ -1,0 +1,139 @@
+"""The Rank-DETR configs: they load, build the official model's parameter count, and train with the real
+criteria at tiny sizes (H-DETR and DINO versions, and the shapes demo config)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from detrkit.config import LazyConfig, instantiate
+from detrkit.structures import Boxes, Instances
+from detrkit.utils.analysis import trainable_parameter_count
+from projects.rank_detr.modeling import HighOrderMatcher, RankDETR, RankDINO
+
+CONFIGS = Path(__file__).parents[3] / "projects" / "rank_detr" / "configs"
+DINO_CONFIGS = Path(__file__).parents[3] / "projects" / "dino" / "configs"
+
+# measured from LeapLabTHU/Rank-DETR's rank_detr_r50_two_stage_12ep.py model
+OFFICIAL_PARAMS = 52_070_476
+
+
+def load(path: Path, overrides=()):
+    cfg = LazyConfig.load(str(path))
+    cfg.model.device = "cpu"
+    return LazyConfig.apply_overrides(cfg, list(overrides))
+
+
+def test_rank_detr_has_the_official_parameter_count():
+    model = instantiate(load(CONFIGS / "rank_detr_r50_two_stage_12ep.py").model)
+    assert isinstance(model, RankDETR)
+    assert trainable_parameter_count(model) == pytest.approx(OFFICIAL_PARAMS, rel=0.005)
+
+
+def test_rank_dino_adds_the_rank_modules_to_dino():
+    dino = trainable_parameter_count(instantiate(load(DINO_CONFIGS / "dino_r50_4scale_12ep.py").model))
+    model = instantiate(load(CONFIGS / "rank_dino_r50_4scale_12ep.py").model)
+    assert isinstance(model, RankDINO)
+    head = 6 * 900 * 80
+    rank_layers = 5 * (900 * 256 + 256 * 256 + 256 + 512 * 256 + 256)
+    assert trainable_parameter_count(model) == dino + head + rank_layers
+
+
+@pytest.mark.parametrize(
+    "name, change_iter, max_iter",
+    [
+        ("rank_detr_r50_two_stage_12ep.py", 67500, 90000),
+        ("rank_detr_r50_two_stage_36ep.py", 202500, 270000),
+        ("rank_detr_swin_tiny_two_stage_12ep.py", 67500, 90000),
+        ("rank_dino_r50_4scale_12ep.py", 67500, 90000),
+        ("rank_detr_shapes.py", 540, 720),
+    ],
+)
+def test_schedules_switch_the_matcher_at_three_quarters(name, change_iter, max_iter):
+    cfg = LazyConfig.load(str(CONFIGS / name))
+    criterion = cfg.model.criterion.get("criterion", cfg.model.criterion)
+    assert criterion.matcher._target_ is HighOrderMatcher
+    assert (criterion.matcher.matcher_change_iter, cfg.train.max_iter) == (change_iter, max_iter)
+    assert criterion.matcher.iou_order_alpha == 4.0
+
+
+TINY = [
+    "model.backbone.depth=18",
+    "model.neck.input_shapes.res3.channels=128",
+    "model.neck.input_shapes.res4.channels=256",
+    "model.neck.input_shapes.res5.channels=512",
+    "model.transformer.encoder.num_layers=1",
+    "model.transformer.encoder.feedforward_dim=64",
+    "model.transformer.decoder.feedforward_dim=64",
+    "model.num_classes=3",
+    "model.select_box_nums_for_evaluation=20",
+]
+
+
+def tiny_batch(size: int = 64):
+    g = torch.Generator().manual_seed(0)
+    batch = []
+    for boxes, classes in [([[4.0, 6, 40, 30], [20, 20, 60, 62]], [0, 2]), ([], [])]:
+        instances = Instances((size, size))
+        instances.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
+        instances.gt_classes = torch.tensor(classes, dtype=torch.int64)
+        image = torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8)
+        batch.append({"image": image, "height": size, "width": size, "instances": instances})
+    return batch
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [
+        (
+            "rank_dino_r50_4scale_12ep.py",
+            ["model.num_queries=20", "model.dn_number=10"],
+        ),
+        (
+            "rank_detr_r50_two_stage_12ep.py",
+            [
+                "model.num_queries_one2one=10",
+                "model.num_queries_one2many=15",
+                "model.transformer.two_stage_num_proposals=25",
+                "model.criterion.criterion.num_classes=3",
+            ],
+        ),
+    ],
+)
+def test_trains_with_the_real_criterion_and_the_high_order_matcher(name, extra):
+    torch.manual_seed(0)
+    model = instantiate(load(CONFIGS / name, TINY + extra).model)
+    matchers = [m for m in model.modules() if isinstance(m, HighOrderMatcher)]
+    assert len(matchers) == 1  # one matcher serves every layer, one-to-many and encoder proposals
+    matchers[0].set_training_iteration(matchers[0].matcher_change_iter)
+    model.train()
+    losses = model(tiny_batch())
+    assert set(losses) == set(model.criterion.weight_dict)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    model.eval()
+    with torch.no_grad():
+        result = model(tiny_batch()[:1])[0]["instances"]
+    assert result.image_size == (64, 64) and len(result) > 0
+
+
+def test_shapes_config_trains_two_iterations():
+    cfg = load(CONFIGS / "rank_detr_shapes.py")
+    model = instantiate(cfg.model)
+    assert isinstance(model, RankDINO) and model.num_queries == 100
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr)
+    model.train()
+    batch = tiny_batch(size=128)  # 3 levels of 16x16, 8x8, 4x4 tokens: enough for 100 queries
+    totals = []
+    for _ in range(2):
+        losses = model(batch)
+        assert set(losses) == set(model.criterion.weight_dict)
+        total = sum(losses.values())
+        assert torch.isfinite(total)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        totals.append(total.item())
+    assert totals[1] != totals[0]
