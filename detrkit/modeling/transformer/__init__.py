@@ -29,9 +29,24 @@ from detrkit.modeling.transformer.query_selector import (
     TwoStageQuerySelector,
     gather_tokens,
 )
+from detrkit.modeling.transformer.selective_encoder import (
+    CascadeTokenSelector,
+    SelectiveEncoderLayer,
+    SelectiveTokenEncoder,
+    TokenSelection,
+    cascade_token_counts,
+)
+from detrkit.modeling.transformer.token_scoring import ForegroundScorePredictor, TopDownScoreModulation
 from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
 
 __all__ = [
+    "CascadeTokenSelector",
+    "ForegroundScorePredictor",
+    "SelectiveEncoderLayer",
+    "SelectiveTokenEncoder",
+    "TokenSelection",
+    "TopDownScoreModulation",
+    "cascade_token_counts",
     "ContrastiveDenoising",
     "DINOTransformer",
     "DINOTransformerDecoder",
