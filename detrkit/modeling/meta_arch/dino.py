@@ -24,6 +24,8 @@ class DINO(TwoStageDETR):
     ``pred_logits`` ``(bs, K, num_classes)``, ``pred_boxes`` ``(bs, K, 4)``, ``aux_outputs`` (the other
     decoder layers) and ``enc_outputs`` (the selected encoder proposals), and ``dn_meta`` detrex's dict
     (``single_padding``, ``dn_num``, ``output_known_lbs_bboxes``: the denoising predictions) or None.
+    A transformer may return a sixth output, a dict merged into ``outputs`` for its own losses (e.g.
+    Focus-DETR's foreground logits).
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
@@ -103,7 +105,7 @@ class DINO(TwoStageDETR):
             query_label, query_bbox, attn_mask, dn_meta = self.denoising(
                 targets, self.num_queries, self.num_classes, self.label_enc
             )
-        inter_states, init_reference, inter_references, enc_state, enc_reference = self.transformer(
+        inter_states, init_reference, inter_references, enc_state, enc_reference, *extra = self.transformer(
             feats, masks, pos_embeds, (query_label, query_bbox), attn_masks=[attn_mask, None]
         )
         # keeps label_enc in the graph when a batch has no denoising queries (DDP needs every gradient)
@@ -115,6 +117,7 @@ class DINO(TwoStageDETR):
         if self.aux_loss:
             output["aux_outputs"] = self._set_aux_loss(outputs_class, outputs_coord)
         output["enc_outputs"] = {"pred_logits": self.class_embed[-1](enc_state), "pred_boxes": enc_reference}
+        output.update(*extra)
 
         if self.training:
             return self.weighted_losses(self.criterion(output, targets, dn_meta), self.criterion.weight_dict)

@@ -1,0 +1,19 @@
+"""Focus-DETR on the small DINO of the shapes demo (projects/dino's `dino_shapes.py`, everything else
+unchanged): its 3 levels (strides 8/16/32, scale ranges of the code's first two levels and beyond 128) and 1
+encoder layer updating the kept half of the tokens."""
+
+import math
+
+from projects.focus_detr.modeling.lazy_configs import to_focus_detr
+
+from ...dino.configs.dino_shapes import MAX_ITER, dataloader, lr_multiplier, model, optimizer, train
+
+model = to_focus_detr(
+    model,
+    keep_ratio=0.5,
+    layer_ratios=(1.0,),
+    strides=(8, 16, 32),
+    scale_ranges=((-1.0, 64.0), (64.0, 128.0), (128.0, math.inf)),
+)
+train.output_dir = "./output/focus_detr_shapes"
+dataloader.evaluator.output_dir = train.output_dir

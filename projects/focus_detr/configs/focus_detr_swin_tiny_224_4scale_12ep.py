@@ -1,0 +1,11 @@
+"""Focus-DETR Swin-T (ImageNet 224) 4-scale, 12 epochs on COCO (detrex's
+`focus_detr_swin_tiny_224_4scale_12ep.py`: DINO's recipe, images without objects filtered out)."""
+
+from ...dino.configs.dino_r50_4scale_12ep import dataloader, lr_multiplier, optimizer, train
+from .models.focus_detr_swin_tiny_224 import model
+
+train.init_checkpoint = "./pretrained/swin_tiny_patch4_window7_224.pth"
+train.output_dir = "./output/focus_detr_swin_tiny_224_4scale_12ep"
+model.device = train.device
+dataloader.train.dataset.filter_empty = True
+dataloader.evaluator.output_dir = train.output_dir

@@ -1,0 +1,22 @@
+"""Focus-DETR's modules: foreground supervision, the transformer with the token selector, the detector and
+its criterion (the scorer and the selective encoder are detrkit's, shared with Salience DETR)."""
+
+from projects.focus_detr.modeling.criterion import FocusDETRCriterion
+from projects.focus_detr.modeling.focus_detr import FocusDETR
+from projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
+from projects.focus_detr.modeling.foreground_supervision import (
+    CODE_SCALE_RANGES,
+    PAPER_SCALE_RANGES,
+    ForegroundLabelAssigner,
+    foreground_token_loss,
+)
+
+__all__ = [
+    "CODE_SCALE_RANGES",
+    "PAPER_SCALE_RANGES",
+    "FocusDETR",
+    "FocusDETRCriterion",
+    "FocusDETRTransformer",
+    "ForegroundLabelAssigner",
+    "foreground_token_loss",
+]
