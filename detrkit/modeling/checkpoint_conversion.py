@@ -13,7 +13,7 @@ import torch
 from detrkit.modeling.backbone import detectron2_resnet_name_to_torchvision
 from detrkit.modeling.transformer import DINOTransformer, HDeformableDetrTransformer
 
-__all__ = ["CONVERTERS", "convert_state_dict", "register_converter"]
+__all__ = ["CONVERTERS", "StateDict", "convert_state_dict", "register_converter"]
 
 StateDict = dict[str, torch.Tensor]
 
@@ -31,7 +31,10 @@ def _detrex_name(name: str, transformer_renames: dict[str, str]) -> str:
 
 def _detrex_converter(transformer_renames: dict[str, str]) -> Callable[[StateDict], StateDict]:
     def convert(state_dict: StateDict) -> StateDict:
-        return {_detrex_name(k, transformer_renames): v for k, v in state_dict.items()}
+        converted = {_detrex_name(k, transformer_renames): v for k, v in state_dict.items()}
+        if len(converted) != len(state_dict):
+            raise ValueError("two official names map to one detrkit name")
+        return converted
 
     return convert
 
@@ -43,7 +46,9 @@ CONVERTERS: dict[str, Callable[[StateDict], StateDict]] = {
 
 
 def register_converter(source: str, convert: Callable[[StateDict], StateDict]) -> None:
-    """Adds a source (a project's official checkpoint format) to :data:`CONVERTERS`."""
+    """Adds a source (a project's official checkpoint format) to :data:`CONVERTERS`. ``convert`` maps an
+    official state dict to detrkit's names; it may drop official-only buffers or write a tensor shared by
+    several detrkit modules under each of their names."""
     if source in CONVERTERS:
         raise ValueError(f"a converter for {source!r} is already registered")
     CONVERTERS[source] = convert
@@ -53,7 +58,4 @@ def convert_state_dict(state_dict: StateDict, source: str) -> StateDict:
     """``state_dict`` of an official ``source`` model with detrkit's names (same tensors)."""
     if source not in CONVERTERS:
         raise ValueError(f"unknown checkpoint source {source!r}; known: {sorted(CONVERTERS)}")
-    converted = CONVERTERS[source](state_dict)
-    if len(converted) != len(state_dict):
-        raise ValueError(f"converting {source}: two official names map to one detrkit name")
-    return converted
+    return CONVERTERS[source](state_dict)

@@ -88,6 +88,10 @@ class DINOTransformer(TwoStageDeformableTransformer):
             reference_points = torch.cat([dn_bbox.sigmoid(), reference_points], 1)
         if dn_label is not None:
             target = torch.cat([dn_label, target], 1)
+        if attn_masks and attn_masks[0] is not None:
+            # a selector may return fewer than K queries; they come last, so the mask keeps its leading block
+            num_total = target.shape[1]
+            attn_masks = [attn_masks[0][:num_total, :num_total], *attn_masks[1:]]
         inter_states, inter_references = self.decoder(
             query=target,
             key=memory,

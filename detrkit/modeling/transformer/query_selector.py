@@ -118,6 +118,20 @@ class TopKProposalSelector(nn.Module):
         boxes) from the selected ``(bs, K, C)`` memory and ``(bs, K, 4)`` logit-space boxes."""
         return selected_memory.detach(), None
 
+    def select_indices(
+        self, scores: torch.Tensor, spatial_shapes: torch.Tensor, num_queries: int
+    ) -> torch.Tensor:
+        """Indices ``(bs, K)`` of the selected tokens, best first, from the ``(bs, S)`` :meth:`score` of every
+        token (levels of ``spatial_shapes`` ``(L, 2)`` flattened in order); here the top ``K = num_queries``.
+        A subclass may return fewer (e.g. after removing redundant tokens)."""
+        num_tokens = scores.shape[1]
+        if num_queries > num_tokens:
+            raise ValueError(
+                f"two-stage selection of {num_queries} queries from only {num_tokens} encoder tokens; "
+                "use fewer queries or larger feature maps"
+            )
+        return torch.topk(scores, num_queries, dim=1)[1]
+
     def forward(
         self,
         memory: torch.Tensor,
@@ -129,18 +143,13 @@ class TopKProposalSelector(nn.Module):
         content_queries: torch.Tensor | None = None,
     ) -> QuerySelection:
         """Selects ``num_queries`` queries; see the module docstring for the arguments."""
-        num_tokens = memory.shape[1]
-        if num_queries > num_tokens:
-            raise ValueError(
-                f"two-stage selection of {num_queries} queries from only {num_tokens} encoder tokens; "
-                "use fewer queries or larger feature maps"
-            )
         output_memory, proposals = self.gen_encoder_output_proposals(
             memory, memory_padding_mask, spatial_shapes
         )
         enc_logits = class_head(output_memory)
         enc_coords_unact = box_head(output_memory) + proposals
-        topk_indices = torch.topk(self.score(enc_logits), num_queries, dim=1)[1]
+        with torch.no_grad():
+            topk_indices = self.select_indices(self.score(enc_logits), spatial_shapes, num_queries)
         selected_coords_unact = gather_tokens(enc_coords_unact, topk_indices)
         content, query_pos = self.make_queries(
             gather_tokens(output_memory, topk_indices), selected_coords_unact
@@ -151,7 +160,7 @@ class TopKProposalSelector(nn.Module):
                     f"content_queries has shape {tuple(content_queries.shape)}, expected "
                     f"({num_queries}, {self.embed_dim})"
                 )
-            content = content_queries[None].expand(memory.shape[0], -1, -1)
+            content = content_queries[None, : topk_indices.shape[1]].expand(memory.shape[0], -1, -1)
         return QuerySelection(
             content=content,
             reference_points=selected_coords_unact.detach().sigmoid(),

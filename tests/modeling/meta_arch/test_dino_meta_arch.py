@@ -11,6 +11,7 @@ from tiny_detectors import (
     tiny_dino,
 )
 
+from detrkit.modeling.transformer import TwoStageQuerySelector
 from detrkit.structures import Instances
 
 
@@ -140,3 +141,36 @@ def test_loss_without_weight_is_kept_unweighted():
     raw = model.criterion.raw_losses
     torch.testing.assert_close(losses["loss_bbox"].detach(), raw["loss_bbox"] * 3.0)
     torch.testing.assert_close(losses["loss_class"].detach(), raw["loss_class"])
+
+
+class FewerQueriesSelector(TwoStageQuerySelector):
+    """Returns the top ``num_queries - 3`` tokens, as a selector that removes redundant tokens may."""
+
+    def select_indices(self, scores, spatial_shapes, num_queries):
+        return super().select_indices(scores, spatial_shapes, num_queries - 3)
+
+
+def test_selector_returning_fewer_queries_trains_with_denoising():
+    """The denoising attention mask is cut to the queries the selector returned; those queries still do not
+    see the denoising ones (training predictions equal inference predictions)."""
+    model = tiny_dino(num_queries=10)
+    selector = FewerQueriesSelector(embed_dim=model.transformer.embed_dim, num_queries=10)
+    selector.load_state_dict(model.transformer.query_selector.state_dict())
+    model.transformer.query_selector = selector
+    batch = hand_made_batch()
+    losses = model.train()(batch)
+    assert all(torch.isfinite(v) for v in losses.values())
+    train_logits = model.criterion.outputs["pred_logits"].detach()
+    assert train_logits.shape[1] == 7
+    assert model.criterion.dn_metas["output_known_lbs_bboxes"]["pred_logits"].shape[1] > 0
+    seen = {}
+    inference = model.inference
+
+    def recording_inference(box_cls, box_pred, image_sizes):
+        seen.update(cls=box_cls)
+        return inference(box_cls, box_pred, image_sizes)
+
+    model.inference = recording_inference
+    with torch.no_grad():
+        model.eval()(batch)
+    torch.testing.assert_close(seen["cls"], train_logits, atol=1e-5, rtol=1e-5)
