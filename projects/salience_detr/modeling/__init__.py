@@ -1,0 +1,47 @@
+"""Salience DETR's modules: salience supervision, hierarchical token filtering, background embedding,
+cross-level token fusion, redundancy removal, the transformer, the detector and its criterion (the scorer and
+the selective encoder are detrkit's, shared with Focus-DETR)."""
+
+from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
+from projects.salience_detr.modeling.criterion import (
+    SalienceDETRCriterion,
+    iou_aware_focal_loss,
+    matched_box_iou,
+)
+from projects.salience_detr.modeling.query_selector import (
+    RedundancyRemovalQuerySelector,
+    remove_redundant_tokens,
+)
+from projects.salience_detr.modeling.salience_detr import SalienceDETR
+from projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
+from projects.salience_detr.modeling.salience_supervision import (
+    CODE_SCALE_RANGES,
+    SalienceTargetGenerator,
+    salience_focal_loss,
+)
+from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
+from projects.salience_detr.modeling.token_fusion import (
+    CrossLevelTokenFusion,
+    CSPRepPluXLayer,
+    GlobalContextGate,
+    RepVGGPluXBlock,
+)
+
+__all__ = [
+    "CODE_SCALE_RANGES",
+    "BackgroundEmbedding",
+    "CSPRepPluXLayer",
+    "CrossLevelTokenFusion",
+    "GlobalContextGate",
+    "HierarchicalTokenSelector",
+    "RedundancyRemovalQuerySelector",
+    "RepVGGPluXBlock",
+    "SalienceDETR",
+    "SalienceDETRCriterion",
+    "SalienceDETRTransformer",
+    "SalienceTargetGenerator",
+    "iou_aware_focal_loss",
+    "matched_box_iou",
+    "remove_redundant_tokens",
+    "salience_focal_loss",
+]

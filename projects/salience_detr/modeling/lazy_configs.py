@@ -1,0 +1,58 @@
+"""Config helper: turn a LazyCall config of detrkit's DINO into Salience DETR's, so that every Salience DETR
+config (COCO, shapes) states the changes once."""
+
+from collections.abc import Sequence
+
+from detrkit.config import LazyCall as L
+from detrkit.modeling.transformer import SelectiveTokenEncoder
+from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
+from projects.salience_detr.modeling.criterion import SalienceDETRCriterion
+from projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
+from projects.salience_detr.modeling.salience_detr import SalienceDETR
+from projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
+from projects.salience_detr.modeling.salience_supervision import CODE_SCALE_RANGES, SalienceTargetGenerator
+from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
+from projects.salience_detr.modeling.token_fusion import CrossLevelTokenFusion
+
+__all__ = ["to_salience_detr"]
+
+
+def to_salience_detr(
+    model,
+    level_ratios: Sequence[float] = (0.4, 0.8, 1.0, 1.0),
+    layer_ratios: Sequence[float] = (1.0, 0.8, 0.6, 0.6, 0.4, 0.2),
+    token_fusion: bool = True,
+    scale_ranges: Sequence[tuple[float, float]] = CODE_SCALE_RANGES,
+    salience_loss_weight: float = 2.0,
+):
+    """``model`` (a LazyCall :class:`DINO`) made Salience DETR in place (and returned), as the official
+    ``salience_detr_resnet50_800_1333.py``: selective encoder (one layer ratio per encoder layer),
+    hierarchical filtering (one level ratio and one scale range per feature level), absolute background
+    embedding, cross-level token fusion unless ``token_fusion=False``, redundancy removal, IoU-aware class
+    loss, ``loss_salience`` (weight ``salience_loss_weight``), neck convolutions without bias, inputs padded
+    to a multiple of 32 (the backbone is the caller's: the official R50 freezes stem + res2)."""
+    embed_dim = model.embed_dim
+    model._target_ = SalienceDETR
+    model.size_divisibility = 32
+    model.neck.bias = False
+    transformer = model.transformer
+    transformer._target_ = SalienceDETRTransformer
+    transformer.encoder._target_ = SelectiveTokenEncoder
+    transformer.query_selector = L(RedundancyRemovalQuerySelector)(
+        embed_dim=embed_dim, num_queries="${..two_stage_num_proposals}"
+    )
+    transformer.token_selector = L(HierarchicalTokenSelector)(
+        level_ratios=tuple(level_ratios), layer_ratios=tuple(layer_ratios)
+    )
+    transformer.background_embedding = L(BackgroundEmbedding)(embed_dim=embed_dim, mode="absolute")
+    transformer.token_fusion = (
+        L(CrossLevelTokenFusion)(embed_dim=embed_dim, num_feature_levels="${..num_feature_levels}")
+        if token_fusion
+        else None
+    )
+    model.criterion._target_ = SalienceDETRCriterion
+    model.criterion.target_generator = L(SalienceTargetGenerator)(
+        scale_ranges=tuple(tuple(r) for r in scale_ranges), level_gating=True, confidence="code"
+    )
+    model.criterion.weight_dict = {**model.criterion.weight_dict, "loss_salience": salience_loss_weight}
+    return model
