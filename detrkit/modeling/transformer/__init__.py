@@ -29,6 +29,7 @@ from detrkit.modeling.transformer.query_selector import (
     TwoStageQuerySelector,
     gather_tokens,
 )
+from detrkit.modeling.transformer.selective_dino_transformer import SelectiveDINOTransformer
 from detrkit.modeling.transformer.selective_encoder import (
     CascadeTokenSelector,
     SelectiveEncoderLayer,
@@ -42,6 +43,7 @@ from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformabl
 __all__ = [
     "CascadeTokenSelector",
     "ForegroundScorePredictor",
+    "SelectiveDINOTransformer",
     "SelectiveEncoderLayer",
     "SelectiveTokenEncoder",
     "TokenSelection",

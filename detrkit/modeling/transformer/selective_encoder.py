@@ -95,8 +95,15 @@ class CascadeTokenSelector(nn.Module):
         self.keep_ratio = keep_ratio
         self.layer_ratios = tuple(layer_ratios)
 
-    def forward(self, scores: torch.Tensor, padding_mask: torch.Tensor) -> TokenSelection:
-        """Selection from ``(bs, S)`` foreground logits and the ``(bs, S)`` padding mask (True at padding)."""
+    def forward(
+        self,
+        scores: torch.Tensor,
+        padding_mask: torch.Tensor,
+        spatial_shapes: torch.Tensor | None = None,
+        level_start_index: torch.Tensor | None = None,
+    ) -> TokenSelection:
+        """Selection from ``(bs, S)`` foreground logits and the ``(bs, S)`` padding mask (True at padding);
+        one global ranking, so the level layout (accepted like every selection policy's) is not needed."""
         num_tokens = scores.shape[1]
         num_kept, per_layer = cascade_token_counts(
             (~padding_mask).sum(-1), self.keep_ratio, self.layer_ratios

@@ -5,14 +5,7 @@ the query selection."""
 import torch
 from torch import nn
 
-from detrkit.modeling.transformer import (
-    DINOTransformer,
-    ForegroundScorePredictor,
-    MultiLevelTokens,
-    TopDownScoreModulation,
-    encoder_reference_points,
-    flatten_multi_level,
-)
+from detrkit.modeling.transformer import MultiLevelTokens, SelectiveDINOTransformer, TokenSelection
 from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
 from projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
 from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
@@ -20,8 +13,9 @@ from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelect
 __all__ = ["SalienceDETRTransformer"]
 
 
-class SalienceDETRTransformer(DINOTransformer):
-    """:class:`DINOTransformer` with Salience DETR's encoder side (sec. 3.2-3.5).
+class SalienceDETRTransformer(SelectiveDINOTransformer):
+    """:class:`~detrkit.modeling.transformer.SelectiveDINOTransformer` with Salience DETR's encoder side
+    (sec. 3.2-3.5).
 
     Before the encoder, the two-stage projection of features + position embeddings (the query selector's
     ``enc_output`` / ``enc_output_norm``) is scored coarse to fine (``token_scorer``, eq. 4);
@@ -32,15 +26,18 @@ class SalienceDETRTransformer(DINOTransformer):
     Args:
         encoder: a :class:`~detrkit.modeling.transformer.SelectiveTokenEncoder`.
         decoder, num_feature_levels, two_stage_num_proposals, learnt_init_query: see
-            :class:`DINOTransformer`.
+            :class:`~detrkit.modeling.transformer.DINOTransformer`.
         query_selector: None builds ``RedundancyRemovalQuerySelector(C, two_stage_num_proposals)``.
-        token_scorer: None builds ``TopDownScoreModulation(ForegroundScorePredictor(C, C), L)``.
+        token_scorer: None builds ``TopDownScoreModulation(ForegroundScorePredictor(C, C), L)``; its linear
+            layers start Xavier-uniform with zero biases (the official code's init).
         token_selector: None builds ``HierarchicalTokenSelector()``; called as
             ``(scores, padding_mask, spatial_shapes, level_start_index)``.
         background_embedding: None builds ``BackgroundEmbedding(C)`` (absolute).
         token_fusion: e.g. :class:`~projects.salience_detr.modeling.CrossLevelTokenFusion`; None: no fusion
             (the paper's faster variant).
     """
+
+    score_name = "salience_logits"
 
     def __init__(
         self,
@@ -58,84 +55,31 @@ class SalienceDETRTransformer(DINOTransformer):
         if query_selector is None:
             query_selector = RedundancyRemovalQuerySelector(encoder.embed_dim, two_stage_num_proposals)
         super().__init__(
-            encoder, decoder, num_feature_levels, two_stage_num_proposals, learnt_init_query, query_selector
-        )
-        self.token_scorer = (
-            TopDownScoreModulation(
-                ForegroundScorePredictor(self.embed_dim, self.embed_dim), num_feature_levels
-            )
-            if token_scorer is None
-            else token_scorer
+            encoder,
+            decoder,
+            num_feature_levels,
+            two_stage_num_proposals,
+            learnt_init_query,
+            query_selector,
+            token_scorer,
+            HierarchicalTokenSelector() if token_selector is None else token_selector,
         )
         for module in self.token_scorer.modules():
             if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-        self.token_selector = HierarchicalTokenSelector() if token_selector is None else token_selector
         self.background_embedding = (
             BackgroundEmbedding(self.embed_dim) if background_embedding is None else background_embedding
         )
         self.token_fusion = token_fusion
-        self.salience_logits: torch.Tensor | None = None
 
-    def encode(
-        self,
-        multi_level_feats: list[torch.Tensor],
-        multi_level_masks: list[torch.Tensor],
-        multi_level_pos_embeds: list[torch.Tensor],
-        **kwargs,
-    ) -> tuple[torch.Tensor, MultiLevelTokens]:
-        """Scores and filters the tokens, runs the selective encoder, adds the background embedding and
-        fuses the levels; returns the ``(bs, S, C)`` memory and the flattened inputs, and keeps the
-        ``(bs, S)`` salience logits in ``salience_logits`` (until :meth:`forward` returns them)."""
-        tokens = flatten_multi_level(
-            multi_level_feats, multi_level_masks, multi_level_pos_embeds, self.level_embeds
-        )
-        projected, _ = self.query_selector.gen_encoder_output_proposals(
-            tokens.feat + tokens.pos, tokens.mask, tokens.spatial_shapes
-        )
-        self.salience_logits = self.token_scorer(
-            projected, tokens.mask, tokens.spatial_shapes, tokens.level_start_index
-        )
-        selection = self.token_selector(
-            self.salience_logits, tokens.mask, tokens.spatial_shapes, tokens.level_start_index
-        )
-        memory = self.encoder(
-            query=tokens.feat,
-            key=None,
-            value=None,
-            query_pos=tokens.pos,
-            query_key_padding_mask=tokens.mask,
-            token_selection=selection,
-            reference_points=encoder_reference_points(tokens.spatial_shapes, tokens.valid_ratios),
-            spatial_shapes=tokens.spatial_shapes,
-            level_start_index=tokens.level_start_index,
-            valid_ratios=tokens.valid_ratios,
-            **kwargs,
-        )
+    def refine_memory(
+        self, memory: torch.Tensor, tokens: MultiLevelTokens, selection: TokenSelection
+    ) -> torch.Tensor:
+        """The background embedding on the valid tokens the last encoder layer did not list, then the
+        cross-level token fusion (if any); ``(bs, S, C)``."""
         memory = self.background_embedding(
             memory, tokens.mask, tokens.spatial_shapes, selection.layer_indices[-1]
         )
         if self.token_fusion is not None:
             memory = self.token_fusion(memory, tokens.spatial_shapes)
-        return memory, tokens
-
-    def forward(
-        self,
-        multi_level_feats: list[torch.Tensor],
-        multi_level_masks: list[torch.Tensor],
-        multi_level_pos_embeds: list[torch.Tensor],
-        query_embed: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
-        attn_masks: list[torch.Tensor | None] | None = None,
-        **kwargs,
-    ) -> tuple[torch.Tensor, ...]:
-        """:meth:`DINOTransformer.forward`'s five outputs plus a dict for the salience loss:
-        ``"salience_logits"`` ``(bs, S)`` and ``"spatial_shapes"`` ``(L, 2)``."""
-        outputs = super().forward(
-            multi_level_feats, multi_level_masks, multi_level_pos_embeds, query_embed, attn_masks, **kwargs
-        )
-        salience_logits, self.salience_logits = self.salience_logits, None
-        spatial_shapes = torch.as_tensor(
-            [f.shape[-2:] for f in multi_level_feats], device=salience_logits.device
-        )
-        return (*outputs, {"salience_logits": salience_logits, "spatial_shapes": spatial_shapes})
+        return memory
