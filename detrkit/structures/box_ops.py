@@ -2,7 +2,7 @@
 
 import torch
 
-__all__ = ["box_cxcywh_to_xyxy", "box_xyxy_to_cxcywh", "box_iou", "generalized_box_iou"]
+__all__ = ["box_cxcywh_to_xyxy", "box_xyxy_to_cxcywh", "box_iou", "generalized_box_iou", "paired_box_iou"]
 
 
 def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
@@ -26,6 +26,19 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, t
     inter = (rb - lt).clamp(min=0).prod(-1)
     union = area1[:, None] + area2[None, :] - inter
     return inter / union, union
+
+
+def paired_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """``(...)`` IoU of each xyxy box of ``boxes1`` ``(..., 4)`` with the box at the same position of
+    ``boxes2`` (not all pairs); 0 where the union is empty."""
+    area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
+    area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
+    inter_wh = (
+        torch.min(boxes1[..., 2:], boxes2[..., 2:]) - torch.max(boxes1[..., :2], boxes2[..., :2])
+    ).clamp(min=0)
+    inter = inter_wh[..., 0] * inter_wh[..., 1]
+    union = area1 + area2 - inter
+    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
 
 
 def generalized_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:

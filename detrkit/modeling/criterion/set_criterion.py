@@ -142,12 +142,24 @@ class SetCriterion(nn.Module):
             losses.update(self.get_loss(loss, outputs, targets, indices, num_boxes))
         return {k + suffix: v for k, v in losses.items()}
 
-    def matching_losses(self, outputs: dict, targets: list[dict], num_boxes: float) -> dict:
-        """Losses of the final layer and of every ``aux_outputs`` layer (suffix ``_i``)."""
-        losses = self.layer_losses(outputs, targets, num_boxes)
-        for i, aux_outputs in enumerate(outputs.get("aux_outputs", [])):
-            losses.update(self.layer_losses(aux_outputs, targets, num_boxes, suffix=f"_{i}"))
+    @staticmethod
+    def decoder_layers(outputs: dict) -> tuple[list[dict], list[str]]:
+        """The decoder layers of ``outputs`` in layer order (``aux_outputs`` then the final layer) and the
+        suffix of each one's loss keys (``_0``, ``_1``, ..., and ``""`` for the final layer)."""
+        aux = list(outputs.get("aux_outputs", []))
+        return [*aux, outputs], [f"_{i}" for i in range(len(aux))] + [""]
+
+    def decoder_losses(self, outputs: dict, targets: list[dict], num_boxes: float) -> dict:
+        """Losses of every decoder layer (:meth:`decoder_layers`), each matched separately."""
+        losses = {}
+        for layer, suffix in zip(*self.decoder_layers(outputs), strict=True):
+            losses.update(self.layer_losses(layer, targets, num_boxes, suffix=suffix))
         return losses
+
+    def matching_losses(self, outputs: dict, targets: list[dict], num_boxes: float) -> dict:
+        """Losses of the final layer and of every ``aux_outputs`` layer (suffix ``_i``); two-stage criteria
+        add the encoder proposals."""
+        return self.decoder_losses(outputs, targets, num_boxes)
 
     def forward(self, outputs: dict, targets: list[dict]) -> dict:
         """Unweighted losses.

@@ -63,27 +63,8 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         use_checkpoint: bool = False,
     ):
         super().__init__(
-            transformer_layers=BaseTransformerLayer(
-                attn=[
-                    MultiheadAttention(
-                        embed_dim=embed_dim, num_heads=num_heads, attn_drop=attn_dropout, batch_first=True
-                    ),
-                    MultiScaleDeformableAttention(
-                        embed_dim=embed_dim,
-                        num_heads=num_heads,
-                        dropout=attn_dropout,
-                        batch_first=True,
-                        num_levels=num_feature_levels,
-                    ),
-                ],
-                ffn=FFN(
-                    embed_dim=embed_dim,
-                    feedforward_dim=feedforward_dim,
-                    output_dim=embed_dim,
-                    ffn_drop=ffn_dropout,
-                ),
-                norm=nn.LayerNorm(embed_dim),
-                operation_order=("self_attn", "norm", "cross_attn", "norm", "ffn", "norm"),
+            transformer_layers=self.decoder_layer(
+                embed_dim, num_heads, feedforward_dim, attn_dropout, ffn_dropout, num_feature_levels
             ),
             num_layers=num_layers,
         )
@@ -93,6 +74,50 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         self.use_checkpoint = use_checkpoint
         self.bbox_embed = None
         self.class_embed = None
+
+    #: deformable cross-attentions per layer, each followed by its norm (StageInteractor's dual
+    #: cross-attention decoders set 2)
+    num_cross_attentions = 1
+
+    @classmethod
+    def decoder_layer(
+        cls,
+        embed_dim: int,
+        num_heads: int,
+        feedforward_dim: int,
+        attn_dropout: float,
+        ffn_dropout: float,
+        num_feature_levels: int,
+    ) -> BaseTransformerLayer:
+        """One post-norm layer: self-attention, ``num_cross_attentions`` deformable cross-attentions, FFN."""
+        cross_attentions = [
+            MultiScaleDeformableAttention(
+                embed_dim=embed_dim,
+                num_heads=num_heads,
+                dropout=attn_dropout,
+                batch_first=True,
+                num_levels=num_feature_levels,
+            )
+            for _ in range(cls.num_cross_attentions)
+        ]
+        return BaseTransformerLayer(
+            attn=[
+                MultiheadAttention(
+                    embed_dim=embed_dim, num_heads=num_heads, attn_drop=attn_dropout, batch_first=True
+                ),
+                *cross_attentions,
+            ],
+            ffn=FFN(
+                embed_dim=embed_dim,
+                feedforward_dim=feedforward_dim,
+                output_dim=embed_dim,
+                ffn_drop=ffn_dropout,
+            ),
+            norm=nn.LayerNorm(embed_dim),
+            operation_order=("self_attn", "norm")
+            + ("cross_attn", "norm") * cls.num_cross_attentions
+            + ("ffn", "norm"),
+        )
 
     def layer_query_pos(
         self, reference_points_input: torch.Tensor, query_pos: torch.Tensor | None
@@ -155,7 +180,8 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
             value: ``(bs, S, C)`` encoder memory.
             query_pos: ``(bs, nq, C)`` positional embedding (ignored by DINO's decoder, which makes its own).
             attn_masks: ``[self_attn_mask, cross_attn_mask]``; the self-attention mask is ``(nq, nq)`` bool,
-                True where attention is blocked (denoising groups, hybrid branches).
+                True where attention is blocked (denoising groups, hybrid branches); the cross-attention mask
+                applies to every cross-attention of a layer.
             key_padding_mask: ``(bs, S)`` bool, True at padded memory tokens.
             reference_points: ``(bs, nq, 4)`` boxes ``(cx, cy, w, h)`` in [0, 1] (``(nq, 4)`` is broadcast).
             valid_ratios: ``(bs, L, 2)``.
@@ -168,6 +194,12 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         if reference_points is None or reference_points.shape[-1] != 4:
             shape = None if reference_points is None else tuple(reference_points.shape)
             raise ValueError(f"{type(self).__name__} needs 4-d reference boxes, got reference_points {shape}")
+        if attn_masks is not None and not isinstance(attn_masks, torch.Tensor):
+            if len(attn_masks) != 2:
+                raise ValueError(
+                    f"attn_masks must be [self_attn_mask, cross_attn_mask], got {len(attn_masks)}"
+                )
+            attn_masks = [attn_masks[0], *[attn_masks[1]] * self.num_cross_attentions]
         output = query
         if reference_points.dim() == 2:
             reference_points = reference_points[None].expand(output.shape[0], -1, -1)

@@ -38,11 +38,23 @@ class RankAdaptiveHeadMixin:
     def predict_layers(
         self, inter_states: torch.Tensor, init_reference: torch.Tensor, inter_references: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The base's per-layer logits (plus the rank biases) and boxes."""
+        """The base's per-layer logits (plus the rank biases) and boxes, each layer's put back in the
+        decoder's initial query order (:meth:`unrank`)."""
         outputs_class, outputs_coord = super().predict_layers(inter_states, init_reference, inter_references)
         if self.rank_adaptive_classhead_emb is not None:
             outputs_class = self.rank_adaptive_classhead_emb(outputs_class)
-        return outputs_class, outputs_coord
+        return self.unrank(outputs_class), self.unrank(outputs_coord)
+
+    def unrank(self, per_layer: torch.Tensor) -> torch.Tensor:
+        """``per_layer`` ``(num_layers, bs, nq, D)``, each layer in its ranked order, moved to the decoder's
+        initial query order: index ``q`` is then the same query in every layer, as cross-layer criteria
+        (StageInteractor's cross-stage label assignment) need; per-layer matching, losses and the top-k
+        postprocess do not depend on the order."""
+        decoder = self.transformer.decoder
+        if not decoder.ranks_queries:
+            return per_layer
+        positions = decoder.last_query_ids.argsort(-1)
+        return per_layer.gather(2, positions[..., None].expand_as(per_layer))
 
 
 class RankDETR(RankAdaptiveHeadMixin, HDeformableDETR):

@@ -1,0 +1,127 @@
+"""The cross-stage criteria: with scope [i, i] and no IoU check they are the plain criteria (DINO, H-DETR's
+hybrid), and with the paper's scope their class loss is the focal loss against the gathered labels, normalised
+by max(number of labels, number of boxes), while the box losses stay on each layer's own matches."""
+
+import pytest
+import torch
+from torch import nn
+
+from detrkit.modeling.criterion import (
+    DINOCriterion,
+    HybridMatchingCriterion,
+    TwoStageCriterion,
+    build_weight_dict,
+)
+from detrkit.modeling.matcher import HungarianMatcher
+from projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
+from projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
+
+NUM_CLASSES, NUM_QUERIES, NUM_LAYERS = 3, 8, 3
+
+
+def random_layer(g, num_queries=NUM_QUERIES, bs=2):
+    centres = torch.rand(bs, num_queries, 2, generator=g) * 0.6 + 0.2
+    sizes = torch.rand(bs, num_queries, 2, generator=g) * 0.2 + 0.1
+    return {
+        "pred_logits": torch.randn(bs, num_queries, NUM_CLASSES, generator=g, dtype=torch.float64),
+        "pred_boxes": torch.cat([centres, sizes], -1).double(),
+    }
+
+
+def random_outputs(seed=0, prefix=""):
+    g = torch.Generator().manual_seed(seed)
+    layers = [random_layer(g) for _ in range(NUM_LAYERS)]
+    return {
+        "pred_logits" + prefix: layers[-1]["pred_logits"],
+        "pred_boxes" + prefix: layers[-1]["pred_boxes"],
+        "aux_outputs" + prefix: layers[:-1],
+    }
+
+
+def targets():
+    # the predicted boxes above are near the image centre: these targets overlap some of them
+    return [
+        {
+            "labels": torch.tensor([0, 2]),
+            "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2], [0.4, 0.6, 0.25, 0.15]]),
+        },
+        {"labels": torch.tensor([1]), "boxes": torch.tensor([[0.45, 0.5, 0.2, 0.25]]).double()},
+    ]
+
+
+def matcher():
+    return HungarianMatcher(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0, cost_class_type="focal_loss_cost")
+
+
+def criteria(plain_cls, csla_cls, **csla):
+    weights = build_weight_dict({"loss_class": 1, "loss_bbox": 5, "loss_giou": 2}, NUM_LAYERS, denoising=True)
+    return plain_cls(NUM_CLASSES, matcher(), weights), csla_cls(NUM_CLASSES, matcher(), weights, **csla)
+
+
+def test_own_scope_without_threshold_equals_dino_criterion():
+    plain, csla = criteria(DINOCriterion, CSLADINOCriterion, csla_scope=(0, 0), csla_iou_threshold=None)
+    outputs = {**random_outputs(), "enc_outputs": random_layer(torch.Generator().manual_seed(5))}
+    dn_outputs = random_outputs(seed=1)
+    dn_metas = {"dn_num": 2, "single_padding": 4, "output_known_lbs_bboxes": dn_outputs}
+    expected = plain(outputs, targets(), dn_metas)
+    losses = csla(outputs, targets(), dn_metas)
+    assert set(losses) == set(expected)
+    for key in expected:
+        torch.testing.assert_close(losses[key], expected[key], msg=key)
+
+
+def test_own_scope_without_threshold_equals_hybrid_criterion():
+    plain, csla = criteria(
+        TwoStageCriterion, CSLATwoStageCriterion, csla_scope=(0, 0), csla_iou_threshold=None
+    )
+    outputs = {**random_outputs(), **random_outputs(seed=2, prefix="_one2many")}
+    expected = HybridMatchingCriterion(plain, k_one2many=2)(outputs, targets())
+    losses = HybridMatchingCriterion(csla, k_one2many=2)(outputs, targets())
+    assert set(losses) == set(expected) and "loss_class_0_one2many" in losses
+    for key in expected:
+        torch.testing.assert_close(losses[key], expected[key], msg=key)
+
+
+def focal_loss_reference(logits, labels, alpha=0.25, gamma=2.0):
+    """Sigmoid focal loss (Lin et al. 2017), summed, in float64."""
+    p = logits.sigmoid()
+    ce = -(labels * torch.log(p) + (1 - labels) * torch.log(1 - p))
+    p_t = p * labels + (1 - p) * (1 - labels)
+    return ((alpha * labels + (1 - alpha) * (1 - labels)) * (1 - p_t) ** gamma * ce).sum()
+
+
+def test_paper_scope_class_loss_uses_the_gathered_labels():
+    plain, csla = criteria(DINOCriterion, CSLADINOCriterion)
+    outputs = random_outputs()
+    losses = csla(outputs, targets())
+    expected_plain = plain(outputs, targets())
+    layers = [*outputs["aux_outputs"], outputs]
+    indices = [matcher()(layer, targets()) for layer in layers]
+    num_boxes = 3.0
+    for stage, suffix in enumerate(["_0", "_1", ""]):
+        labels = cross_stage_labels(
+            [layer["pred_boxes"] for layer in layers], indices, targets(), NUM_CLASSES, stage
+        ).labels(0.5)
+        normaliser = max(labels.sum().item(), num_boxes)
+        expected = focal_loss_reference(layers[stage]["pred_logits"], labels) / normaliser
+        # the focal loss computes in float32
+        torch.testing.assert_close(losses["loss_class" + suffix].double(), expected, rtol=1e-5, atol=1e-7)
+        for key in ("loss_bbox", "loss_giou"):  # regression: the layer's own matches
+            torch.testing.assert_close(losses[key + suffix], expected_plain[key + suffix])
+    # some layer's gathered labels differ from its one-to-one targets on this case
+    assert any(
+        not torch.allclose(losses["loss_class" + s], expected_plain["loss_class" + s])
+        for s in ("_0", "_1", "")
+    )
+
+
+def test_needs_the_focal_class_loss():
+    with pytest.raises(ValueError, match="focal_loss"):
+        CSLATwoStageCriterion(NUM_CLASSES, matcher(), {}, loss_class_type="ce_loss", eos_coef=0.1)
+    with pytest.raises(ValueError, match="csla_iou_threshold"):
+        CSLADINOCriterion(NUM_CLASSES, matcher(), {}, csla_iou_threshold=1.5)
+
+
+def test_is_a_drop_in_module():
+    _, csla = criteria(DINOCriterion, CSLADINOCriterion)
+    assert isinstance(csla, nn.Module) and "csla_scope=(-1, None)" in repr(csla)

@@ -1,0 +1,156 @@
+"""The CSLA / DCA configs: they build the cross-stage criteria and dual cross-attention decoders, the DCA
+variant adds exactly the second cross-attention (and its norm) of each layer, the models train at tiny
+sizes, and Rank-DETR's re-sorted queries reach the cross-stage criterion in one query order."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from detrkit.config import LazyConfig, instantiate
+from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
+from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
+from detrkit.modeling.matcher import HungarianMatcher
+from detrkit.structures import Boxes, Instances
+from detrkit.utils.analysis import trainable_parameter_count
+from projects.rank_detr.modeling import RankDINO
+from projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
+from projects.stage_interactor.modeling.dual_cross_attention import DCADINOTransformerDecoder
+from projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
+
+ROOT = Path(__file__).parents[3] / "projects"
+CONFIGS = ROOT / "stage_interactor" / "configs"
+
+
+def load(path: Path, overrides=()):
+    cfg = LazyConfig.load(str(path))
+    cfg.model.device = "cpu"
+    return LazyConfig.apply_overrides(cfg, list(overrides))
+
+
+def test_configs_use_the_cross_stage_criteria():
+    dino = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
+    assert dino.model.criterion._target_ is CSLADINOCriterion
+    assert (dino.model.criterion.csla_scope, dino.model.criterion.csla_iou_threshold) == ((-1, None), 0.5)
+    assert dino.train.max_iter == 90000
+    h_detr = LazyConfig.load(str(CONFIGS / "h_detr_csla_r50_12ep.py"))
+    assert h_detr.model.criterion.criterion._target_ is CSLATwoStageCriterion
+    shapes = LazyConfig.load(str(CONFIGS / "dino_csla_shapes.py"))
+    assert shapes.model.criterion._target_ is CSLADINOCriterion and shapes.train.max_iter == 720
+
+
+def test_dca_adds_exactly_one_cross_attention_and_norm_per_layer():
+    dino = instantiate(load(ROOT / "dino" / "configs" / "dino_r50_4scale_12ep.py").model)
+    dca = instantiate(load(CONFIGS / "dino_csla_dca_r50_4scale_12ep.py").model)
+    assert isinstance(dca.transformer.decoder, DCADINOTransformerDecoder)
+    # one deformable attention: offsets 256 -> 8 heads x 4 levels x 4 points x 2, weights 256 -> 128,
+    # value and output projections 256 -> 256, all with biases; its post-norm: 2 x 256
+    msda = (256 * 256 + 256) + (256 * 128 + 128) + 2 * (256 * 256 + 256)
+    extra = trainable_parameter_count(dca) - trainable_parameter_count(dino)
+    assert extra == 6 * (msda + 2 * 256)
+    layer = dca.transformer.decoder.layers[0]
+    assert layer.operation_order == (
+        "self_attn", "norm", "cross_attn", "norm", "cross_attn", "norm", "ffn", "norm"
+    )  # fmt: skip
+    assert [type(a) for a in layer.attentions[1:]] == [MultiScaleDeformableAttention] * 2
+
+
+def test_with_helpers_reject_unknown_classes():
+    cfg = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
+    with pytest.raises(ValueError, match="no cross-stage version"):
+        with_csla(cfg.model)  # already cross-stage
+    cfg.model.transformer.decoder._target_ = DCADINOTransformerDecoder
+    with pytest.raises(ValueError, match="no dual cross-attention version"):
+        with_dca(cfg.model)
+
+
+TINY = [
+    "model.backbone.depth=18",
+    "model.neck.input_shapes.res3.channels=128",
+    "model.neck.input_shapes.res4.channels=256",
+    "model.neck.input_shapes.res5.channels=512",
+    "model.transformer.encoder.num_layers=1",
+    "model.transformer.encoder.feedforward_dim=64",
+    "model.transformer.decoder.num_layers=3",
+    "model.transformer.decoder.feedforward_dim=64",
+    "model.num_classes=3",
+    "model.select_box_nums_for_evaluation=20",
+]
+
+
+def tiny_batch(size: int = 64):
+    g = torch.Generator().manual_seed(0)
+    batch = []
+    for boxes, classes in [([[4.0, 6, 40, 30], [20, 20, 60, 62]], [0, 2]), ([], [])]:
+        instances = Instances((size, size))
+        instances.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
+        instances.gt_classes = torch.tensor(classes, dtype=torch.int64)
+        image = torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8)
+        batch.append({"image": image, "height": size, "width": size, "instances": instances})
+    return batch
+
+
+def weight_dict_overrides(num_layers: int, **flags):
+    return build_weight_dict({"loss_class": 1, "loss_bbox": 5, "loss_giou": 2}, num_layers, **flags)
+
+
+@pytest.mark.parametrize(
+    "name, extra, flags",
+    [
+        (
+            "dino_csla_dca_r50_4scale_12ep.py",
+            ["model.num_queries=20", "model.dn_number=10"],
+            {"denoising": True},
+        ),
+        (
+            "h_detr_csla_r50_12ep.py",
+            [
+                "model.num_queries_one2one=10",
+                "model.num_queries_one2many=15",
+                "model.transformer.two_stage_num_proposals=25",
+                "model.criterion.criterion.num_classes=3",
+            ],
+            {"one2many": True},
+        ),
+    ],
+)
+def test_trains_at_tiny_sizes(name, extra, flags):
+    torch.manual_seed(0)
+    cfg = load(CONFIGS / name, TINY + extra)
+    criterion = cfg.model.criterion.get("criterion", cfg.model.criterion)
+    criterion.weight_dict = weight_dict_overrides(3, **flags)
+    model = instantiate(cfg.model)
+    model.train()
+    losses = model(tiny_batch())
+    assert set(losses) == set(model.criterion.weight_dict)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    model.eval()
+    with torch.no_grad():
+        assert len(model(tiny_batch()[:1])[0]["instances"]) > 0
+
+
+def test_rank_dino_layers_reach_the_criterion_in_one_query_order():
+    """Rank-DETR sorts the queries between layers. With the box heads at their zero initialisation, a query
+    keeps its proposal box through every layer, so in one query order every layer predicts the same boxes;
+    in the ranked orders they would differ."""
+    torch.manual_seed(0)
+    cfg = load(ROOT / "rank_detr" / "configs" / "rank_detr_shapes.py")
+    cfg.model.criterion._target_ = DINOCriterion  # Rank-DETR's decoder, DINO's losses
+    cfg.model.criterion.matcher._target_ = HungarianMatcher
+    del cfg.model.criterion.matcher.matcher_change_iter, cfg.model.criterion.matcher.iou_order_alpha
+    cfg.model = with_csla(cfg.model)
+    model = instantiate(cfg.model)
+    assert isinstance(model, RankDINO) and isinstance(model.criterion, CSLADINOCriterion)
+    seen = {}
+    model.criterion.register_forward_pre_hook(lambda module, args: seen.update(outputs=args[0]))
+    model.train()
+    losses = model(tiny_batch(size=128))
+    assert all(torch.isfinite(v) for v in losses.values())
+    ids = model.transformer.decoder.last_query_ids
+    assert ids.shape[0] == 3 and not torch.equal(ids[1], ids[0])  # the queries were re-sorted
+    layers = [*seen["outputs"]["aux_outputs"], seen["outputs"]]
+    for layer in layers[1:]:
+        torch.testing.assert_close(layer["pred_boxes"], layers[0]["pred_boxes"])
