@@ -12,6 +12,7 @@ from detrkit.structures import (
     box_iou,
     box_xyxy_to_cxcywh,
     generalized_box_iou,
+    paired_box_iou,
     pairwise_iou,
 )
 
@@ -45,6 +46,13 @@ def test_pairwise_iou_hand_computed():
     b = Boxes(torch.tensor([[1.0, 1, 3, 3], [0, 0, 2, 2]]))
     expected = torch.tensor([[1 / 7, 1.0], [0.0, 0.0]])
     torch.testing.assert_close(pairwise_iou(a, b), expected)
+
+
+def test_paired_box_iou_hand_computed():
+    a = torch.tensor([[[0.0, 0, 2, 2], [0, 0, 2, 2], [1, 1, 1, 1]]])
+    b = torch.tensor([[[1.0, 1, 3, 3], [0, 0, 2, 2], [1, 1, 1, 1]]])
+    # overlap 1 of union 7; identical boxes; two empty boxes (empty union: 0)
+    torch.testing.assert_close(paired_box_iou(a, b), torch.tensor([[1 / 7, 1.0, 0.0]]))
 
 
 def test_box_ops_hand_computed():
