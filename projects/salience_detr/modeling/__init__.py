@@ -6,7 +6,6 @@ from projects.salience_detr.modeling.background_embedding import BackgroundEmbed
 from projects.salience_detr.modeling.criterion import (
     SalienceDETRCriterion,
     iou_aware_focal_loss,
-    matched_box_iou,
 )
 from projects.salience_detr.modeling.query_selector import (
     RedundancyRemovalQuerySelector,
@@ -41,7 +40,6 @@ __all__ = [
     "SalienceDETRTransformer",
     "SalienceTargetGenerator",
     "iou_aware_focal_loss",
-    "matched_box_iou",
     "remove_redundant_tokens",
     "salience_focal_loss",
 ]

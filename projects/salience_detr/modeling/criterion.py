@@ -6,20 +6,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from detrkit.modeling.criterion import DINOCriterion
-from detrkit.structures.box_ops import box_cxcywh_to_xyxy
+from detrkit.structures.box_ops import box_cxcywh_to_xyxy, paired_box_iou
 from projects.salience_detr.modeling.salience_supervision import SalienceTargetGenerator, salience_focal_loss
 
-__all__ = ["SalienceDETRCriterion", "iou_aware_focal_loss", "matched_box_iou"]
-
-
-def matched_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """IoU of each pair ``(boxes1[i], boxes2[i])``: two ``(n, 4)`` xyxy tensors -> ``(n,)``."""
-    top_left = torch.max(boxes1[:, :2], boxes2[:, :2])
-    bottom_right = torch.min(boxes1[:, 2:], boxes2[:, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
-    area1 = (boxes1[:, 2:] - boxes1[:, :2]).prod(-1)
-    area2 = (boxes2[:, 2:] - boxes2[:, :2]).prod(-1)
-    return inter / (area1 + area2 - inter)
+__all__ = ["SalienceDETRCriterion", "iou_aware_focal_loss"]
 
 
 def iou_aware_focal_loss(
@@ -72,7 +62,7 @@ class SalienceDETRCriterion(DINOCriterion):
             src_boxes
         )
         quality = logits.new_zeros(logits.shape[:2])
-        quality[idx] = matched_box_iou(box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes)).detach()
+        quality[idx] = paired_box_iou(box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes)).detach()
         classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
         classes[idx] = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices, strict=True)]).to(
             logits.device, torch.int64
