@@ -1,0 +1,1 @@
+"""Mix-and-match: detectors combining modules of several papers (each module from its own project)."""
