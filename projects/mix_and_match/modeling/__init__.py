@@ -2,8 +2,14 @@
 
 from projects.mix_and_match.modeling.salience_rank_csla import (
     CSLASalienceDETRCriterion,
+    FullRedundancyRemovalQuerySelector,
     SalienceRankDETR,
     to_salience_rank_csla,
 )
 
-__all__ = ["CSLASalienceDETRCriterion", "SalienceRankDETR", "to_salience_rank_csla"]
+__all__ = [
+    "CSLASalienceDETRCriterion",
+    "FullRedundancyRemovalQuerySelector",
+    "SalienceRankDETR",
+    "to_salience_rank_csla",
+]

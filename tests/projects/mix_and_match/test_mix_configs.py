@@ -8,7 +8,12 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.structures import Boxes, Instances
-from projects.mix_and_match.modeling import CSLASalienceDETRCriterion, SalienceRankDETR, to_salience_rank_csla
+from projects.mix_and_match.modeling import (
+    CSLASalienceDETRCriterion,
+    FullRedundancyRemovalQuerySelector,
+    SalienceRankDETR,
+    to_salience_rank_csla,
+)
 from projects.rank_detr.modeling import HighOrderMatcher, RankDINOTransformerDecoder
 from projects.salience_detr.modeling import SalienceDETRTransformer
 
@@ -65,3 +70,12 @@ def test_shapes_config_trains_a_few_iterations():
     model.eval()
     with torch.no_grad():
         assert len(model(shapes_batch()[:1])[0]["instances"]) > 0
+
+
+def test_rank_decoder_needs_every_query_kept():
+    selector = FullRedundancyRemovalQuerySelector(embed_dim=8, num_queries=4)
+    spatial_shapes = torch.tensor([[2, 2]])  # 4 tokens: NMS of +-1 cell boxes keeps 2 (diagonal ones)
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])
+    with pytest.raises(ValueError, match="kept 2 tokens in some image, fewer than the 4 queries"):
+        selector.select_indices(scores, spatial_shapes, num_queries=4)
+    assert selector.select_indices(scores, spatial_shapes, num_queries=2).shape == (1, 2)
