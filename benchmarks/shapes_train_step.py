@@ -9,6 +9,7 @@ accuracy runs, whose iteration budget they set.
 """
 
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from common import machine_description, main
 from detrkit.config import LazyConfig, instantiate
 
 ROOT = Path(__file__).resolve().parents[1] / "projects"
+sys.path.insert(0, str(ROOT.parent))  # `projects`
 CONFIGS = {
     "dino": "dino/configs/dino_shapes.py",
     "rank_detr": "rank_detr/configs/rank_detr_shapes.py",

@@ -9,12 +9,17 @@ from torch import nn
 from detrkit.modeling.criterion import (
     DINOCriterion,
     HybridMatchingCriterion,
+    SetCriterion,
     TwoStageCriterion,
     build_weight_dict,
 )
 from detrkit.modeling.matcher import HungarianMatcher
 from projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
-from projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
+from projects.stage_interactor.modeling.csla_criterion import (
+    CSLADINOCriterion,
+    CSLASetCriterion,
+    CSLATwoStageCriterion,
+)
 
 NUM_CLASSES, NUM_QUERIES, NUM_LAYERS = 3, 8, 3
 
@@ -66,6 +71,15 @@ def test_own_scope_without_threshold_equals_dino_criterion():
     expected = plain(outputs, targets(), dn_metas)
     losses = csla(outputs, targets(), dn_metas)
     assert set(losses) == set(expected)
+    for key in expected:
+        torch.testing.assert_close(losses[key], expected[key], msg=key)
+
+
+def test_own_scope_without_threshold_equals_deformable_detr_criterion():
+    plain, csla = criteria(SetCriterion, CSLASetCriterion, csla_scope=(0, 0), csla_iou_threshold=None)
+    expected = plain(random_outputs(), targets())
+    losses = csla(random_outputs(), targets())
+    assert set(losses) == set(expected) and len(losses) == 3 * NUM_LAYERS
     for key in expected:
         torch.testing.assert_close(losses[key], expected[key], msg=key)
 
