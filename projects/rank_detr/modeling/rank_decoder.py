@@ -89,7 +89,6 @@ class QueryRankingDecoderMixin:
                 output = self.rank_layers[layer_idx](output, num_unranked)
         return output, query_pos, reference_points, new_reference_points
 
-
     def _record_query_ids(self, layer_idx: int, order: torch.Tensor) -> None:
         """Adds layer ``layer_idx + 1``'s query ids (layer ``layer_idx``'s, permuted by ``order``
         ``(bs, nq)``) to :attr:`last_query_ids`, which layer 0 starts."""
