@@ -107,11 +107,17 @@ def multi_scale_deformable_attn(
 
     Shapes as in :func:`multi_scale_deformable_attn_pytorch`; ``value_level_start_index`` is ``(L,)`` int64.
     Half and bfloat16 inputs are computed in float32 and returned in ``value``'s dtype. ``im2col_step`` is
-    accepted for compatibility with detrex's op signature; the kernels need no im2col buffer.
+    accepted for compatibility with detrex's op signature; the kernels need no im2col buffer. During an ONNX
+    export (``torch.onnx.is_in_onnx_export()``) the reference is used, so the graph holds standard ONNX ops.
 
     Returns:
         ``(bs, Lq, heads * dim)``.
     """
+    if torch.onnx.is_in_onnx_export():
+        # ONNX has no counterpart of the compiled op; the reference is made of ONNX ops (GridSample).
+        return multi_scale_deformable_attn_pytorch(
+            value, value_spatial_shapes, sampling_locations, attention_weights
+        )
     device_type = value.device.type
     if not has_kernel("ms_deform_attn_forward", device_type):
         warn_reference_fallback("ms_deform_attn", device_type)

@@ -26,7 +26,9 @@ def remove_redundant_tokens(
     """
     batch, num_tokens = scores.shape
     num_candidates = min(num_candidates, num_tokens)
-    top_scores, top_indices = scores.topk(num_candidates, dim=1)
+    # A stable sort: equal scores stay in token order, as in ONNX TopK (torch.topk orders ties arbitrarily).
+    sorted_scores, sorted_indices = scores.sort(dim=1, descending=True, stable=True)
+    top_scores, top_indices = sorted_scores[:, :num_candidates], sorted_indices[:, :num_candidates]
     sizes = spatial_shapes.prod(1)
     level = torch.repeat_interleave(torch.arange(len(sizes), device=scores.device), sizes)[top_indices]
     starts = (sizes.cumsum(0) - sizes)[level]
@@ -38,8 +40,11 @@ def remove_redundant_tokens(
     groups = level + len(sizes) * image
     keep = batched_nms(boxes.reshape(-1, 4), top_scores.reshape(-1), groups.reshape(-1), iou_threshold)
     kept_image = keep // num_candidates
-    survivors = [top_indices.reshape(-1)[keep[kept_image == i]] for i in range(batch)]
-    count = min(num_kept, min(len(s) for s in survivors))
+    survivors = [top_indices.reshape(-1)[keep[kept_image == i]][:num_kept] for i in range(batch)]
+    if batch == 1:
+        # No Python count: a traced (ONNX) graph keeps the number of survivors dynamic.
+        return survivors[0][None]
+    count = min(len(s) for s in survivors)
     return torch.stack([s[:count] for s in survivors])
 
 
