@@ -6,6 +6,7 @@ import torch.distributed as dist
 
 __all__ = [
     "all_gather",
+    "average_over_processes",
     "gather",
     "get_local_rank",
     "get_local_size",
@@ -72,6 +73,14 @@ def gather(data, dst: int = 0, group=None) -> list:
     output = [None] * world if dist.get_rank(group=group) == dst else None
     dist.gather_object(data, output, dst=dst, group=group)
     return output if output is not None else []
+
+
+def average_over_processes(value: torch.Tensor) -> float:
+    """A scalar tensor's mean over all processes (itself in one process), as a float; not differentiated."""
+    value = value.detach().float().reshape(1)
+    if get_world_size() > 1:
+        dist.all_reduce(value)
+    return value.item() / get_world_size()
 
 
 def shared_random_seed() -> int:

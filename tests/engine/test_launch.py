@@ -1,5 +1,5 @@
 """launch: in-process for one process; two gloo CPU processes train to the same weights (and log the same
-reduced losses) as one process on the same total batch."""
+reduced losses) as one process on the same total batch; `comm.average_over_processes` averages over them."""
 
 import itertools
 import os
@@ -50,6 +50,7 @@ def train_and_report(out_dir: str) -> None:
         "threads": torch.get_num_threads(),
         "weights": {k: v.clone() for k, v in model.state_dict().items()},
         "total_loss": [v for v, _ in trainer.storage.history("total_loss").values()],
+        "mean_of_rank_plus_one": comm.average_over_processes(torch.tensor(comm.get_rank() + 1)),
     }
     torch.save(report, os.path.join(out_dir, f"rank{comm.get_rank()}_of_{comm.get_world_size()}.pth"))
 
@@ -64,11 +65,13 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     train_and_report(str(tmp_path))
     launch(train_and_report, 2, dist_url="auto", args=(str(tmp_path),))
     single = torch.load(tmp_path / "rank0_of_1.pth")
+    assert single["mean_of_rank_plus_one"] == 1.0
     reports = [torch.load(tmp_path / f"rank{r}_of_2.pth") for r in range(2)]
     cpus = len(os.sched_getaffinity(0))
     for rank, report in enumerate(reports):
         assert (report["rank"], report["local_rank"], report["world_size"]) == (rank, rank, 2)
         assert report["threads"] == max(1, cpus // 2)
+        assert report["mean_of_rank_plus_one"] == 1.5  # (1 + 2) / 2
         for name, value in single["weights"].items():
             torch.testing.assert_close(report["weights"][name], value, rtol=1e-5, atol=1e-6)
         # the logged losses are averaged over the processes: the full-batch losses

@@ -4,7 +4,6 @@ classification (focal or cross-entropy), L1 and GIoU losses on the matches (detr
 from collections.abc import Sequence
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -20,10 +19,8 @@ Indices = list[tuple[torch.Tensor, torch.Tensor]]
 def average_num_boxes(targets: list[dict], device: torch.device) -> float:
     """Number of target boxes per process, averaged over all processes and clamped to at least 1
     (the normaliser of every matching loss)."""
-    num_boxes = torch.tensor([float(sum(len(t["labels"]) for t in targets))], device=device)
-    if comm.get_world_size() > 1:
-        dist.all_reduce(num_boxes)
-    return torch.clamp(num_boxes / comm.get_world_size(), min=1).item()
+    num_boxes = torch.tensor(float(sum(len(t["labels"]) for t in targets)), device=device)
+    return max(comm.average_over_processes(num_boxes), 1.0)
 
 
 class SetCriterion(nn.Module):

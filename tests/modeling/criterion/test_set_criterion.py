@@ -100,12 +100,13 @@ def test_num_boxes_is_averaged_over_processes_and_clamped(monkeypatch):
         tensor += other
 
     outputs, targets, by_hand = tiny_case()
-    monkeypatch.setattr(set_criterion.comm, "get_world_size", lambda: 2)
-    monkeypatch.setattr(set_criterion.dist, "all_reduce", lambda t: all_reduce_with_other_process(t, 5.0))
+    comm = set_criterion.comm
+    monkeypatch.setattr(comm, "get_world_size", lambda: 2)
+    monkeypatch.setattr(comm.dist, "all_reduce", lambda t: all_reduce_with_other_process(t, 5.0))
     assert set_criterion.average_num_boxes(targets, torch.device("cpu")) == 3.0  # (1 + 5) / 2
     losses = make_criterion()(outputs, targets)
     assert_values(losses, {k: v / 3 for k, v in by_hand.items()})
-    monkeypatch.setattr(set_criterion.dist, "all_reduce", lambda t: all_reduce_with_other_process(t, 0.0))
+    monkeypatch.setattr(comm.dist, "all_reduce", lambda t: all_reduce_with_other_process(t, 0.0))
     assert set_criterion.average_num_boxes(targets, torch.device("cpu")) == 1.0  # 0.5 clamped to 1
 
 
