@@ -1,5 +1,7 @@
 """One training step (forward, backward, gradient clipping, AdamW) of each paper's shapes config against
-`projects/dino/configs/dino_shapes.py`'s, on the same batch of 8 shapes_train images, in one process.
+`projects/dino/configs/dino_shapes.py`'s in float32, on the same batch of 8 shapes_train images, in one
+process. Each config steps as its trainer does: under bfloat16 autocast where `train.amp.enabled` (the demo's
+DINO).
 
 The configs are timed in turns (one step of each, `repeats` rounds, after a warm-up round), so a load on the
 machine slows them alike; the medians and their ratios to DINO's go in BENCHMARKS.md beside the 20-minute
@@ -20,14 +22,16 @@ from detrkit.config import LazyConfig, instantiate
 
 ROOT = Path(__file__).resolve().parents[1] / "projects"
 sys.path.insert(0, str(ROOT.parent))  # `projects`
-CONFIGS = {
-    "dino": "dino/configs/dino_shapes.py",
-    "rank_detr": "rank_detr/configs/rank_detr_shapes.py",
-    "focus_detr": "focus_detr/configs/focus_detr_shapes.py",
-    "salience_detr": "salience_detr/configs/salience_detr_shapes.py",
-    "dino_csla": "stage_interactor/configs/dino_csla_shapes.py",
-    "stageinteractor": "stage_interactor/configs/stageinteractor_shapes.py",
-    "mix_salience_rank_csla": "mix_and_match/configs/mix_salience_rank_csla_shapes.py",
+REFERENCE = "dino_float32"
+CONFIGS = {  # name: (config, overrides)
+    REFERENCE: ("dino/configs/dino_shapes.py", ["train.amp.enabled=False"]),
+    "dino": ("dino/configs/dino_shapes.py", []),
+    "rank_detr": ("rank_detr/configs/rank_detr_shapes.py", []),
+    "focus_detr": ("focus_detr/configs/focus_detr_shapes.py", []),
+    "salience_detr": ("salience_detr/configs/salience_detr_shapes.py", []),
+    "dino_csla": ("stage_interactor/configs/dino_csla_shapes.py", []),
+    "stageinteractor": ("stage_interactor/configs/stageinteractor_shapes.py", []),
+    "mix_salience_rank_csla": ("mix_and_match/configs/mix_salience_rank_csla_shapes.py", []),
 }
 
 
@@ -38,9 +42,11 @@ def training_step(cfg):
     model = instantiate(cfg.model).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr)
     clip = cfg.train.clip_grad
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.amp.enabled)
 
     def step(batch):
-        losses = model(batch)
+        with autocast:
+            losses = model(batch)
         optimizer.zero_grad()
         sum(losses.values()).backward()
         if clip.enabled:
@@ -53,9 +59,10 @@ def training_step(cfg):
 def run(threads: int, repeats: int) -> dict:
     torch.set_num_threads(threads)
     configs = {
-        name: LazyConfig.load(str(ROOT / path)) for name, path in CONFIGS.items() if (ROOT / path).exists()
+        name: LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / path)), overrides)
+        for name, (path, overrides) in CONFIGS.items()
     }
-    loader_cfg = configs["dino"].dataloader.train
+    loader_cfg = configs[REFERENCE].dataloader.train
     loader_cfg.num_workers = 0
     batch = next(iter(instantiate(loader_cfg)))
     steps = {name: training_step(cfg) for name, cfg in configs.items()}
@@ -70,7 +77,7 @@ def run(threads: int, repeats: int) -> dict:
     result = {"machine": machine_description(threads), "images": len(batch)}
     for name, seconds in medians.items():
         result[f"{name}_s"] = seconds
-        result[f"{name}_vs_dino"] = seconds / medians["dino"]
+        result[f"{name}_vs_{REFERENCE}"] = seconds / medians[REFERENCE]
     return result
 
 

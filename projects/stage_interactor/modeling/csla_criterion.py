@@ -4,12 +4,14 @@ own matches, encoder proposals, denoising, the one-to-many branch's repeated tar
 """
 
 import torch
-import torch.distributed as dist
 
 from detrkit.modeling.criterion import DINOCriterion, SetCriterion, TwoStageCriterion
 from detrkit.modeling.losses import sigmoid_focal_loss
 from detrkit.utils import comm
-from projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
+from projects.stage_interactor.modeling.cross_stage_label_assignment import (
+    CrossStageLabels,
+    cross_stage_labels,
+)
 
 __all__ = [
     "CrossStageLabelAssignmentMixin",
@@ -17,14 +19,6 @@ __all__ = [
     "CSLASetCriterion",
     "CSLATwoStageCriterion",
 ]
-
-
-def _average_over_processes(value: torch.Tensor) -> float:
-    """``value`` (a scalar tensor) averaged over all processes."""
-    value = value.detach().float().reshape(1)
-    if comm.get_world_size() > 1:
-        dist.all_reduce(value)
-    return value.item() / comm.get_world_size()
 
 
 class CrossStageLabelAssignmentMixin:
@@ -75,19 +69,23 @@ class CrossStageLabelAssignmentMixin:
         for stage, (layer, suffix) in enumerate(zip(layers, suffixes, strict=True)):
             for loss in self.losses:
                 if loss == "class":
-                    labels = cross_stage_labels(
+                    gathered = cross_stage_labels(
                         boxes, indices, targets, self.num_classes, stage, self.csla_scope
-                    ).labels(self.csla_iou_threshold)
-                    layer_losses = self.cross_stage_class_loss(layer["pred_logits"], labels, num_boxes)
+                    )
+                    layer_losses = self.cross_stage_class_loss(layer["pred_logits"], gathered, num_boxes)
                 else:
                     layer_losses = self.get_loss(loss, layer, targets, indices[stage], num_boxes)
                 losses.update({k + suffix: v for k, v in layer_losses.items()})
         return losses
 
-    def cross_stage_class_loss(self, logits: torch.Tensor, labels: torch.Tensor, num_boxes: float) -> dict:
-        """``loss_class``: focal loss of ``logits`` ``(bs, nq, C)`` against the 0/1 ``labels`` ``(bs, nq,
-        C)``, summed and divided by ``max(number of labels, num_boxes)``."""
-        normaliser = max(_average_over_processes(labels.sum()), num_boxes)
+    def cross_stage_class_loss(
+        self, logits: torch.Tensor, gathered: CrossStageLabels, num_boxes: float
+    ) -> dict:
+        """``loss_class``: focal loss of ``logits`` ``(bs, nq, C)`` against the 0/1 labels ``(bs, nq, C)`` of
+        ``gathered`` (IoU at least ``csla_iou_threshold``), summed and divided by ``max(number of labels,
+        num_boxes)``. Override it for another class loss on the same labels."""
+        labels = gathered.labels(self.csla_iou_threshold)
+        normaliser = max(comm.average_over_processes(labels.sum()), num_boxes)
         loss = sigmoid_focal_loss(logits, labels, alpha=self.alpha, gamma=self.gamma, reduction="sum")
         return {"loss_class": loss / normaliser}
 
