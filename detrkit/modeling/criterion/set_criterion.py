@@ -37,6 +37,8 @@ class SetCriterion(nn.Module):
         loss_class_type: ``"focal_loss"`` (sigmoid focal, logits ``(bs, nq, C)``) or ``"ce_loss"``
             (softmax cross-entropy, logits ``(bs, nq, C + 1)``).
         alpha, gamma: focal loss parameters.
+        l1_box_format: the box form ``loss_bbox`` compares: ``"cxcywh"`` (DETR, detrex) or ``"xyxy"``
+            (Sparse R-CNN, AdaMixer, StageInteractor), both normalised by the image size.
     """
 
     def __init__(
@@ -49,10 +51,13 @@ class SetCriterion(nn.Module):
         loss_class_type: str = "focal_loss",
         alpha: float = 0.25,
         gamma: float = 2.0,
+        l1_box_format: str = "cxcywh",
     ):
         super().__init__()
         if loss_class_type not in ("focal_loss", "ce_loss"):
             raise ValueError(f"loss_class_type must be 'focal_loss' or 'ce_loss', got {loss_class_type!r}")
+        if l1_box_format not in ("cxcywh", "xyxy"):
+            raise ValueError(f"l1_box_format must be 'cxcywh' or 'xyxy', got {l1_box_format!r}")
         if loss_class_type == "ce_loss" and eos_coef is None:
             raise ValueError("loss_class_type 'ce_loss' needs eos_coef (the 'no object' class weight)")
         unknown = [name for name in losses if name not in self.loss_map]
@@ -66,6 +71,7 @@ class SetCriterion(nn.Module):
         self.loss_class_type = loss_class_type
         self.alpha = alpha
         self.gamma = gamma
+        self.l1_box_format = l1_box_format
         if loss_class_type == "ce_loss":
             empty_weight = torch.ones(num_classes + 1)
             empty_weight[-1] = eos_coef
@@ -108,20 +114,22 @@ class SetCriterion(nn.Module):
         return {"loss_class": loss}
 
     def loss_boxes(self, outputs: dict, targets: list[dict], indices: Indices, num_boxes: float) -> dict:
-        """``loss_bbox``: L1 of matched normalised cxcywh boxes / num_boxes; ``loss_giou``: (1 - GIoU) of
-        matched boxes / num_boxes."""
+        """``loss_bbox``: L1 of matched normalised boxes (in ``l1_box_format``) / num_boxes; ``loss_giou``:
+        (1 - GIoU) of matched boxes / num_boxes."""
         src_boxes = outputs["pred_boxes"][self._get_src_permutation_idx(indices)]
         target_boxes = torch.cat([t["boxes"][tgt] for t, (_, tgt) in zip(targets, indices, strict=True)]).to(
             src_boxes
         )
+        src_xyxy, target_xyxy = box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(target_boxes)
+        if self.l1_box_format == "xyxy":
+            l1 = l1_loss(src_xyxy, target_xyxy, reduction="sum")
+        else:
+            l1 = l1_loss(src_boxes, target_boxes, reduction="sum")
         return {
-            "loss_bbox": l1_loss(src_boxes, target_boxes, reduction="sum") / num_boxes,
+            "loss_bbox": l1 / num_boxes,
             # No eps, as detrex's SetCriterion: with normalised boxes an eps of 1e-6 would be ~1% of a small
             # object's area. Predicted (sigmoid) and ground-truth boxes have a positive area.
-            "loss_giou": giou_loss(
-                box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(target_boxes), eps=0.0, reduction="sum"
-            )
-            / num_boxes,
+            "loss_giou": giou_loss(src_xyxy, target_xyxy, eps=0.0, reduction="sum") / num_boxes,
         }
 
     def get_loss(
@@ -178,5 +186,5 @@ class SetCriterion(nn.Module):
         return (
             f"num_classes={self.num_classes}, losses={self.losses}, "
             f"loss_class_type={self.loss_class_type!r}, eos_coef={self.eos_coef}, alpha={self.alpha}, "
-            f"gamma={self.gamma}, weight_dict={self.weight_dict}"
+            f"gamma={self.gamma}, l1_box_format={self.l1_box_format!r}, weight_dict={self.weight_dict}"
         )

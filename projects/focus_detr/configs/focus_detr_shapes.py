@@ -24,7 +24,6 @@ model = to_focus_detr(
     strides=(8, 16, 32),
     scale_ranges=((-1.0, 64.0), (64.0, 128.0), (128.0, math.inf)),
 )
-MAX_ITER = FLOAT32_MAX_ITER
-set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=False)
+set_shapes_schedule(train, lr_multiplier, FLOAT32_MAX_ITER, bf16=False)
 train.output_dir = "./output/focus_detr_shapes"
 dataloader.evaluator.output_dir = train.output_dir

@@ -2,10 +2,9 @@
 gives any detrkit :class:`~detrkit.modeling.criterion.SetCriterion` subclass this class loss."""
 
 import torch
-import torch.nn.functional as F
 
 from detrkit.modeling.criterion import DINOCriterion, TwoStageCriterion
-from detrkit.modeling.losses import weight_reduce_loss
+from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.losses.giou_loss import paired_generalized_box_iou
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy
 
@@ -21,7 +20,8 @@ def giou_aware_focal_loss(
     reduction: str = "sum",
     avg_factor: float | None = None,
 ) -> torch.Tensor:
-    """Element-wise focal loss whose positive target is the localisation quality ``t`` (eq. 5):
+    """Element-wise focal loss whose positive target is the localisation quality ``t`` (eq. 5; the
+    :func:`~detrkit.modeling.losses.quality_focal_loss` with the one-hot positives):
 
         positives (``targets == 1``):  alpha * |t - p|^gamma * BCE(x, t)
         negatives (``targets == 0``):  (1 - alpha) * p^gamma * BCE(x, 0)
@@ -41,21 +41,8 @@ def giou_aware_focal_loss(
             f"giou_aware_focal_loss: preds {tuple(preds.shape)}, targets {tuple(targets.shape)} and quality "
             f"{tuple(quality.shape)} must be (..., C), (..., C), (...)"
         )
-    preds, targets = preds.float(), targets.float()
-    soft_targets = targets * quality.detach().float()[..., None]
-    prob = preds.sigmoid()
-    positive = (
-        alpha
-        * (soft_targets - prob).abs() ** gamma
-        * F.binary_cross_entropy_with_logits(preds, soft_targets, reduction="none")
-    )
-    negative = (
-        (1 - alpha)
-        * prob**gamma
-        * F.binary_cross_entropy_with_logits(preds, torch.zeros_like(preds), reduction="none")
-    )
-    loss = targets * positive + (1 - targets) * negative
-    return weight_reduce_loss(loss, None, reduction, avg_factor)
+    soft_targets = targets.float() * quality.float()[..., None]
+    return quality_focal_loss(preds, soft_targets, alpha, gamma, reduction, avg_factor, positives=targets > 0)
 
 
 class GIoUAwareClassLossMixin:

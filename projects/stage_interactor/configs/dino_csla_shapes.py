@@ -15,7 +15,6 @@ from ...dino.configs.dino_shapes import (
 )
 
 model = with_csla(model)
-MAX_ITER = FLOAT32_MAX_ITER
-set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=False)
+set_shapes_schedule(train, lr_multiplier, FLOAT32_MAX_ITER, bf16=False)
 train.output_dir = "./output/dino_csla_shapes"
 dataloader.evaluator.output_dir = train.output_dir

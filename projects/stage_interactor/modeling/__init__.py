@@ -34,10 +34,7 @@ from projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 from projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
 from projects.stage_interactor.modeling.stage_head import StageInteractorStage
 from projects.stage_interactor.modeling.stage_interactor import StageInteractor
-from projects.stage_interactor.modeling.stage_interactor_criterion import (
-    StageInteractorCriterion,
-    quality_focal_loss,
-)
+from projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 __all__ = [
     "AdaptiveSampling3D",
@@ -62,7 +59,6 @@ __all__ = [
     "candidate_stages",
     "cross_stage_labels",
     "level_weights",
-    "quality_focal_loss",
     "sampling_points",
     "with_csla",
     "with_dca",

@@ -81,13 +81,19 @@ class CrossStageLabelAssignmentMixin:
     def cross_stage_class_loss(
         self, logits: torch.Tensor, gathered: CrossStageLabels, num_boxes: float
     ) -> dict:
-        """``loss_class``: focal loss of ``logits`` ``(bs, nq, C)`` against the 0/1 labels ``(bs, nq, C)`` of
-        ``gathered`` (IoU at least ``csla_iou_threshold``), summed and divided by ``max(number of labels,
-        num_boxes)``. Override it for another class loss on the same labels."""
+        """``loss_class``: :meth:`summed_class_loss` of ``logits`` ``(bs, nq, C)`` against the 0/1 labels
+        ``(bs, nq, C)`` of ``gathered`` (IoU at least ``csla_iou_threshold``), divided by ``max(number of
+        labels, num_boxes)``."""
         labels = gathered.labels(self.csla_iou_threshold)
         normaliser = max(comm.average_over_processes(labels.sum()), num_boxes)
-        loss = sigmoid_focal_loss(logits, labels, alpha=self.alpha, gamma=self.gamma, reduction="sum")
-        return {"loss_class": loss / normaliser}
+        return {"loss_class": self.summed_class_loss(logits, labels, gathered) / normaliser}
+
+    def summed_class_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, gathered: CrossStageLabels
+    ) -> torch.Tensor:
+        """The sigmoid focal loss of ``logits`` against ``labels``, summed; override it for another class
+        loss on the same labels (``gathered`` holds their IoUs)."""
+        return sigmoid_focal_loss(logits, labels, alpha=self.alpha, gamma=self.gamma, reduction="sum")
 
     def extra_repr(self) -> str:
         return (

@@ -56,6 +56,13 @@ def test_hand_computed_tiny_case():
     assert_values(losses, by_hand)
 
 
+def test_l1_on_xyxy_boxes():
+    """tiny_case's matched pair in xyxy: (0.3, 0.3, 0.7, 0.7) against (0.2, 0.3, 0.7, 0.7), L1 0.1."""
+    outputs, targets, by_hand = tiny_case()
+    losses = make_criterion(l1_box_format="xyxy")(outputs, targets)
+    assert_values(losses, {**by_hand, "loss_bbox": 0.1})
+
+
 def test_aux_layers_are_matched_separately():
     outputs, targets, by_hand = tiny_case()
     swapped = {k: v.flip(1) for k, v in outputs.items()}  # the GT's query is now query 1
@@ -155,5 +162,7 @@ def test_bad_arguments():
         make_criterion(loss_class_type="mse")
     with pytest.raises(ValueError, match="unknown losses"):
         make_criterion(losses=["class", "masks"])
+    with pytest.raises(ValueError, match="l1_box_format"):
+        make_criterion(l1_box_format="xywh")
     with pytest.raises(ValueError, match="eos_coef"):
         make_criterion(TwoStageCriterion, loss_class_type="ce_loss")

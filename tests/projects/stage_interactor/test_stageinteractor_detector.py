@@ -10,7 +10,7 @@ import torch
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers import ShapeSpec
 from detrkit.modeling.criterion import build_weight_dict
-from detrkit.modeling.losses import sigmoid_focal_loss
+from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures.boxes import Boxes
 from detrkit.structures.instances import Instances
@@ -23,10 +23,7 @@ from projects.stage_interactor.modeling.stage_head import (
     xyxy_to_xyzr,
     xyzr_to_xyxy,
 )
-from projects.stage_interactor.modeling.stage_interactor_criterion import (
-    StageInteractorCriterion,
-    quality_focal_loss,
-)
+from projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 CONFIG = "projects/stage_interactor/configs/models/stageinteractor_r50.py"
 
@@ -173,22 +170,6 @@ def test_ablation_switches_train(switch):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
-def test_quality_focal_loss_by_hand():
-    logits = torch.tensor([[0.0, 2.0], [-1.0, 0.5]])
-    targets = torch.tensor([[0.7, 0.0], [0.0, 0.0]])
-    loss = quality_focal_loss(logits, targets, alpha=0.25, gamma=2.0, reduction="none")
-
-    def bce(x, t):
-        p = 1 / (1 + math.exp(-x))
-        return -(t * math.log(p) + (1 - t) * math.log(1 - p)), p
-
-    value, p = bce(0.0, 0.7)
-    assert loss[0, 0].item() == pytest.approx(0.25 * abs(0.7 - p) ** 2 * value)
-    for (i, j), x in {(0, 1): 2.0, (1, 0): -1.0, (1, 1): 0.5}.items():
-        value, p = bce(x, 0.0)
-        assert loss[i, j].item() == pytest.approx(0.75 * p**2 * value)
-
-
 def test_criterion_class_targets_are_gathered_ious_and_boxes_use_each_stages_matches():
     """Two stages, one image, one target: stage 1 matches query 0 (IoU 1 with its stage-1 box); stage 0
     matches query 1. Stage 0 gathers stages 0 and 1: query 0 gets IoU(target, its stage-0 box) and query 1
@@ -221,16 +202,6 @@ def test_criterion_class_targets_are_gathered_ious_and_boxes_use_each_stages_mat
     )
     assert losses["loss_bbox"].item() == pytest.approx(0.0, abs=1e-6)
     assert losses["loss_giou_0"].item() == pytest.approx(0.0, abs=1e-6)
-
-
-def test_label_quality_target_is_the_sigmoid_focal_loss():
-    torch.manual_seed(0)
-    logits = torch.randn(2, 5, 3)
-    labels = (torch.rand(2, 5, 3) > 0.7).float()
-    assert torch.allclose(
-        quality_focal_loss(logits, labels, reduction="sum"),
-        sigmoid_focal_loss(logits, labels, reduction="sum"),
-    )
 
 
 def test_self_attention_adds_the_log_iof_bias_per_head():
