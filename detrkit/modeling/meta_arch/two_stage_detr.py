@@ -25,7 +25,8 @@ class TwoStageDETR(nn.Module):
     It owns ``class_embed`` and ``bbox_embed``: ``num_layers + 1`` independent copies (one per decoder layer,
     the last for the encoder proposals) of ``Linear(C, num_classes)`` (bias ``-log((1 - 0.01) / 0.01)``, focal
     prior 0.01) and ``MLP(C, C, 4, 3)`` (last layer zero), also assigned to ``transformer.decoder`` as in
-    detrex. The neck's convolutions get Xavier-uniform weights and zero biases.
+    detrex. The neck's convolutions get Xavier-uniform weights and zero biases. The padded batch's sides are
+    multiples of the attribute ``size_divisibility`` (0 here: no rounding, as detrex's DETRs).
 
     Args:
         backbone: image ``(bs, 3, H, W)`` -> dict of feature maps.
@@ -41,6 +42,8 @@ class TwoStageDETR(nn.Module):
         device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
             its parameters' device).
     """
+
+    size_divisibility: int = 0
 
     def __init__(
         self,
@@ -97,9 +100,10 @@ class TwoStageDETR(nn.Module):
         return self.pixel_mean.device
 
     def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
-        """Normalised images ``(image - pixel_mean) / pixel_std`` padded into one ``ImageList``."""
+        """Normalised images ``(image - pixel_mean) / pixel_std`` padded into one ``ImageList`` (sides
+        multiples of ``size_divisibility``)."""
         images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        return ImageList.from_tensors(images)
+        return ImageList.from_tensors(images, size_divisibility=self.size_divisibility)
 
     def multi_level_inputs(
         self, images: ImageList

@@ -34,8 +34,7 @@ class SalienceDETR(DINO):
 
     def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
         """Normalised images padded to a multiple of ``size_divisibility``; remembers the padded size."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        batch = ImageList.from_tensors(images, size_divisibility=self.size_divisibility)
+        batch = super().preprocess_image(batched_inputs)
         self.input_size = tuple(batch.tensor.shape[-2:])
         return batch
 

@@ -8,7 +8,6 @@ from torch import nn
 
 from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
 from detrkit.structures.box_ops import box_xyxy_to_cxcywh
-from detrkit.structures.image_list import ImageList
 from detrkit.structures.instances import Instances
 
 from .stage_head import xyzr_to_xyxy
@@ -85,11 +84,6 @@ class StageInteractor(TwoStageDETR):
 
     def _build_heads(self, embed_dim: int, num_classes: int) -> None:
         """No shared heads: every decoder stage owns its class and box heads."""
-
-    def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
-        """Normalised images padded into one ``ImageList`` with sides multiple of ``size_divisibility``."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        return ImageList.from_tensors(images, size_divisibility=self.size_divisibility)
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict[str, Instances]]:
         """Weighted losses in training mode, detectron2 results in eval mode (see the class docstring)."""
