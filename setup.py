@@ -9,7 +9,7 @@ import glob
 import os
 
 import torch
-from setuptools import setup
+from setuptools import find_packages, setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 
@@ -50,7 +50,16 @@ def extension():
     )
 
 
+def packages() -> list[str]:
+    """``detrkit`` and the paper projects: the folder ``projects/`` installs as ``detrkit_projects``, a name
+    no other project uses (detrex's own ``projects`` namespace stays importable beside it)."""
+    projects = [f"detrkit_projects.{name}" for name in find_packages("projects")]
+    return find_packages(include=["detrkit", "detrkit.*"]) + ["detrkit_projects", *projects]
+
+
 setup(
+    packages=packages(),
+    package_dir={"detrkit_projects": "projects"},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

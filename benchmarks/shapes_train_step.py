@@ -11,7 +11,6 @@ accuracy runs, whose iteration budget they set.
 """
 
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from common import machine_description, main
 from detrkit.config import LazyConfig, instantiate
 
 ROOT = Path(__file__).resolve().parents[1] / "projects"
-sys.path.insert(0, str(ROOT.parent))  # `projects`
 REFERENCE = "dino_float32"
 CONFIGS = {  # name: (config, overrides)
     REFERENCE: ("dino/configs/dino_shapes.py", ["train.amp.enabled=False"]),

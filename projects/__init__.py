@@ -1,1 +1,2 @@
-"""detrkit projects: one folder per paper, each contributing its modules and configs."""
+"""detrkit's paper projects, installed as ``detrkit_projects`` (the folder ``projects/``): one subpackage per
+paper, each contributing its modules and configs."""

@@ -13,15 +13,11 @@ setting), on CPU. With ``--json`` the last line is one JSON object with ``params
 import argparse
 import json
 import logging
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-from detrkit.config import LazyConfig, instantiate  # noqa: E402
-from detrkit.utils.analysis import flop_count, trainable_parameter_count  # noqa: E402
+from detrkit.config import LazyConfig, instantiate
+from detrkit.utils.analysis import flop_count, trainable_parameter_count
 
 logger = logging.getLogger("detrkit.analyze_model")
 

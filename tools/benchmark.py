@@ -12,17 +12,13 @@ Trained weights do not change the cost of most detectors, but query selection by
 
 import argparse
 import json
-import os
 import statistics
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-from detrkit.checkpoint import DetectionCheckpointer  # noqa: E402
-from detrkit.config import LazyConfig, instantiate  # noqa: E402
+from detrkit.checkpoint import DetectionCheckpointer
+from detrkit.config import LazyConfig, instantiate
 
 
 def synchronize(device: torch.device) -> None:

@@ -13,23 +13,22 @@ which registers its official format on import.
 import argparse
 import importlib
 import importlib.util
-import os
 import pkgutil
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-import projects  # noqa: E402
-from detrkit.modeling.checkpoint_conversion import CONVERTERS, convert_state_dict  # noqa: E402
+import detrkit_projects
+from detrkit.modeling.checkpoint_conversion import CONVERTERS, convert_state_dict
 
 
 def register_project_converters() -> None:
     """Imports ``projects.<name>.modeling.checkpoint_conversion`` of every project that has one."""
-    for project in pkgutil.iter_modules(projects.__path__):
-        module = f"projects.{project.name}.modeling.checkpoint_conversion"
-        if project.ispkg and importlib.util.find_spec(f"projects.{project.name}.modeling") is not None:
+    for project in pkgutil.iter_modules(detrkit_projects.__path__):
+        module = f"detrkit_projects.{project.name}.modeling.checkpoint_conversion"
+        if (
+            project.ispkg
+            and importlib.util.find_spec(f"detrkit_projects.{project.name}.modeling") is not None
+        ):
             if importlib.util.find_spec(module) is not None:
                 importlib.import_module(module)
 

@@ -20,17 +20,13 @@ the largest absolute differences of boxes (pixels) and scores over both images, 
 
 import argparse
 import json
-import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-from detrkit.checkpoint import DetectionCheckpointer  # noqa: E402
-from detrkit.config import LazyConfig, instantiate  # noqa: E402
-from detrkit.export import compare_with_onnxruntime, export_detector_onnx  # noqa: E402
-from detrkit.export.onnx_symbolics import DEFAULT_OPSET  # noqa: E402
+from detrkit.checkpoint import DetectionCheckpointer
+from detrkit.config import LazyConfig, instantiate
+from detrkit.export import compare_with_onnxruntime, export_detector_onnx
+from detrkit.export.onnx_symbolics import DEFAULT_OPSET
 
 
 def build_model(config_file: str, checkpoint: str | None, overrides: list[str]) -> torch.nn.Module:

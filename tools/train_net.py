@@ -11,16 +11,12 @@ processes (one per GPU, or N gloo processes on CPU). ``--resume`` continues from
 """
 
 import logging
-import os
-import sys
 
 from omegaconf import OmegaConf
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-from detrkit.checkpoint import DetectionCheckpointer  # noqa: E402
-from detrkit.config import LazyConfig, instantiate  # noqa: E402
-from detrkit.engine import (  # noqa: E402
+from detrkit.checkpoint import DetectionCheckpointer
+from detrkit.config import LazyConfig, instantiate
+from detrkit.engine import (
     AMPTrainer,
     ModelEMA,
     SimpleTrainer,
@@ -31,8 +27,8 @@ from detrkit.engine import (  # noqa: E402
     hooks,
     launch,
 )
-from detrkit.evaluation import inference_on_dataset, print_csv_format  # noqa: E402
-from detrkit.utils import comm  # noqa: E402
+from detrkit.evaluation import inference_on_dataset, print_csv_format
+from detrkit.utils import comm
 
 logger = logging.getLogger("detrkit")
 

@@ -23,19 +23,16 @@ They are read by forward hooks on the transformer's ``token_scorer``, ``token_se
 import argparse
 import itertools
 import os
-import sys
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.path.pardir)))  # `projects`
-
-from detrkit.checkpoint import DetectionCheckpointer  # noqa: E402
-from detrkit.config import LazyConfig, instantiate  # noqa: E402
-from detrkit.data import DatasetCatalog, MetadataCatalog  # noqa: E402
-from detrkit.structures import BoxMode  # noqa: E402
-from detrkit.utils.token_visualizer import (  # noqa: E402
+from detrkit.checkpoint import DetectionCheckpointer
+from detrkit.config import LazyConfig, instantiate
+from detrkit.data import DatasetCatalog, MetadataCatalog
+from detrkit.structures import BoxMode
+from detrkit.utils.token_visualizer import (
     captioned,
     kept_tokens_panel,
     level_grids,
@@ -43,7 +40,7 @@ from detrkit.utils.token_visualizer import (  # noqa: E402
     query_boxes_panel,
     token_map_panel,
 )
-from detrkit.utils.visualizer import ground_truth_vs_predictions, image_grid  # noqa: E402
+from detrkit.utils.visualizer import ground_truth_vs_predictions, image_grid
 
 
 def ground_truth(record: dict) -> tuple[torch.Tensor, torch.Tensor]:

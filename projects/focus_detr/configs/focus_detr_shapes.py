@@ -5,7 +5,7 @@ half of the tokens."""
 
 import math
 
-from projects.focus_detr.modeling.lazy_configs import to_focus_detr
+from detrkit_projects.focus_detr.modeling.lazy_configs import to_focus_detr
 
 from ...dino.configs.dino_shapes import (
     FLOAT32_MAX_ITER,

@@ -1,10 +1,10 @@
 """Focus-DETR's modules: foreground supervision, the transformer with the token selector, the detector and
 its criterion (the scorer and the selective encoder are detrkit's, shared with Salience DETR)."""
 
-from projects.focus_detr.modeling.criterion import FocusDETRCriterion
-from projects.focus_detr.modeling.focus_detr import FocusDETR
-from projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
-from projects.focus_detr.modeling.foreground_supervision import (
+from detrkit_projects.focus_detr.modeling.criterion import FocusDETRCriterion
+from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
+from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
+from detrkit_projects.focus_detr.modeling.foreground_supervision import (
     CODE_SCALE_RANGES,
     PAPER_SCALE_RANGES,
     ForegroundLabelAssigner,

@@ -11,7 +11,7 @@ head, ``enhance_MCSP_layerlist.{k}`` / ``transformer.encoder.enhance_MCSP.{k}``,
 import re
 
 from detrkit.modeling.checkpoint_conversion import CONVERTERS, StateDict, register_converter
-from projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
+from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 
 __all__ = ["convert_focus_detr"]
 

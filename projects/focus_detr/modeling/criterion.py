@@ -3,7 +3,10 @@
 from torch import nn
 
 from detrkit.modeling.criterion import DINOCriterion
-from projects.focus_detr.modeling.foreground_supervision import ForegroundLabelAssigner, foreground_token_loss
+from detrkit_projects.focus_detr.modeling.foreground_supervision import (
+    ForegroundLabelAssigner,
+    foreground_token_loss,
+)
 
 __all__ = ["FocusDETRCriterion"]
 

@@ -9,7 +9,7 @@ __all__ = ["FocusDETR"]
 
 
 class FocusDETR(DINO):
-    """:class:`DINO` with a :class:`~projects.focus_detr.modeling.FocusDETRTransformer`.
+    """:class:`DINO` with a :class:`~detrkit_projects.focus_detr.modeling.FocusDETRTransformer`.
 
     The two-stage encoder class head (``class_embed[-1]``) is also the multi-category score head of every
     encoder layer (``encoder_class_heads``, the same module ``num_layers`` times, assigned to

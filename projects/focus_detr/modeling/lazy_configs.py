@@ -5,10 +5,13 @@ from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
 from detrkit.modeling.transformer import CascadeTokenSelector, SelectiveTokenEncoder
-from projects.focus_detr.modeling.criterion import FocusDETRCriterion
-from projects.focus_detr.modeling.focus_detr import FocusDETR
-from projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
-from projects.focus_detr.modeling.foreground_supervision import CODE_SCALE_RANGES, ForegroundLabelAssigner
+from detrkit_projects.focus_detr.modeling.criterion import FocusDETRCriterion
+from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
+from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
+from detrkit_projects.focus_detr.modeling.foreground_supervision import (
+    CODE_SCALE_RANGES,
+    ForegroundLabelAssigner,
+)
 
 __all__ = ["to_focus_detr"]
 

@@ -3,7 +3,7 @@ optimizer groups) with Rank-DETR's ranking decoder, rank-adaptive head and high-
 iteration 67,500 of 90,000) and StageInteractor's cross-stage label assignment. No published number: a
 combination to try."""
 
-from projects.mix_and_match.modeling import to_salience_rank_csla
+from detrkit_projects.mix_and_match.modeling import to_salience_rank_csla
 
 from ...salience_detr.configs.salience_detr_r50_4scale_12ep import (
     dataloader,

@@ -2,7 +2,7 @@
 (the demo's small DINO with Salience's shapes settings) with the high-order matcher from 75% of its
 iterations."""
 
-from projects.mix_and_match.modeling import to_salience_rank_csla
+from detrkit_projects.mix_and_match.modeling import to_salience_rank_csla
 
 from ...salience_detr.configs.salience_detr_shapes import (
     MAX_ITER,

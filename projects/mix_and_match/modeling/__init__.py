@@ -1,6 +1,6 @@
 """The classes and config helpers that combine the papers' modules."""
 
-from projects.mix_and_match.modeling.salience_rank_csla import (
+from detrkit_projects.mix_and_match.modeling.salience_rank_csla import (
     CSLASalienceDETRCriterion,
     FullRedundancyRemovalQuerySelector,
     SalienceRankDETR,

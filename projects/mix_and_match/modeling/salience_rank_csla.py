@@ -4,13 +4,13 @@ this module only names their combinations."""
 
 import torch
 
-from projects.rank_detr.modeling.lazy_configs import high_order_matcher
-from projects.rank_detr.modeling.rank_decoder import RankDINOTransformerDecoder
-from projects.rank_detr.modeling.rank_detr import RankAdaptiveHeadMixin
-from projects.salience_detr.modeling.criterion import SalienceDETRCriterion
-from projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
-from projects.salience_detr.modeling.salience_detr import SalienceDETR
-from projects.stage_interactor.modeling.csla_criterion import CrossStageLabelAssignmentMixin
+from detrkit_projects.rank_detr.modeling.lazy_configs import high_order_matcher
+from detrkit_projects.rank_detr.modeling.rank_decoder import RankDINOTransformerDecoder
+from detrkit_projects.rank_detr.modeling.rank_detr import RankAdaptiveHeadMixin
+from detrkit_projects.salience_detr.modeling.criterion import SalienceDETRCriterion
+from detrkit_projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
+from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
+from detrkit_projects.stage_interactor.modeling.csla_criterion import CrossStageLabelAssignmentMixin
 
 __all__ = [
     "CSLASalienceDETRCriterion",

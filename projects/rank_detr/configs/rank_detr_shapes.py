@@ -3,7 +3,7 @@ unchanged, but in float32 for 720 iterations, the schedule its recorded result u
 query rank layers, GIoU-aware class loss, and the high-order matcher from 75% of the iterations (the COCO
 schedules' 67,500 / 90,000)."""
 
-from projects.rank_detr.modeling.lazy_configs import to_rank_dino
+from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_dino
 
 from ...dino.configs.dino_shapes import (
     FLOAT32_MAX_ITER,

@@ -1,21 +1,26 @@
 """Rank-DETR's modules: query ranking, rank-adaptive classification head, GIoU-aware class loss,
 high-order matcher, and the decoders / detectors / criteria that combine them with detrkit's bases."""
 
-from projects.rank_detr.modeling.giou_aware_loss import (
+from detrkit_projects.rank_detr.modeling.giou_aware_loss import (
     GIoUAwareClassLossMixin,
     RankDetrCriterion,
     RankDINOCriterion,
     giou_aware_focal_loss,
 )
-from projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
-from projects.rank_detr.modeling.query_rank import QueryRankLayer, gather_queries, rank_order, ranked_groups
-from projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
-from projects.rank_detr.modeling.rank_decoder import (
+from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
+from detrkit_projects.rank_detr.modeling.query_rank import (
+    QueryRankLayer,
+    gather_queries,
+    rank_order,
+    ranked_groups,
+)
+from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
+from detrkit_projects.rank_detr.modeling.rank_decoder import (
     QueryRankingDecoderMixin,
     RankDetrTransformerDecoder,
     RankDINOTransformerDecoder,
 )
-from projects.rank_detr.modeling.rank_detr import RankAdaptiveHeadMixin, RankDETR, RankDINO
+from detrkit_projects.rank_detr.modeling.rank_detr import RankAdaptiveHeadMixin, RankDETR, RankDINO
 
 __all__ = [
     "GIoUAwareClassLossMixin",

@@ -2,10 +2,13 @@
 every Rank-DETR config (COCO, shapes) states the changes once."""
 
 from detrkit.config import LazyCall as L
-from projects.rank_detr.modeling.giou_aware_loss import RankDetrCriterion, RankDINOCriterion
-from projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
-from projects.rank_detr.modeling.rank_decoder import RankDetrTransformerDecoder, RankDINOTransformerDecoder
-from projects.rank_detr.modeling.rank_detr import RankDETR, RankDINO
+from detrkit_projects.rank_detr.modeling.giou_aware_loss import RankDetrCriterion, RankDINOCriterion
+from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
+from detrkit_projects.rank_detr.modeling.rank_decoder import (
+    RankDetrTransformerDecoder,
+    RankDINOTransformerDecoder,
+)
+from detrkit_projects.rank_detr.modeling.rank_detr import RankDETR, RankDINO
 
 __all__ = ["high_order_matcher", "to_rank_detr", "to_rank_dino"]
 

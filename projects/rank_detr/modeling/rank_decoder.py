@@ -14,7 +14,12 @@ import torch
 from torch import nn
 
 from detrkit.modeling.transformer import DINOTransformerDecoder, HDeformableDetrTransformerDecoder
-from projects.rank_detr.modeling.query_rank import QueryRankLayer, gather_queries, rank_order, ranked_groups
+from detrkit_projects.rank_detr.modeling.query_rank import (
+    QueryRankLayer,
+    gather_queries,
+    rank_order,
+    ranked_groups,
+)
 
 __all__ = ["QueryRankingDecoderMixin", "RankDINOTransformerDecoder", "RankDetrTransformerDecoder"]
 

@@ -4,7 +4,7 @@ classification head on every decoder layer's logits."""
 import torch
 
 from detrkit.modeling.meta_arch import DINO, HDeformableDETR
-from projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
+from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
 __all__ = ["RankAdaptiveHeadMixin", "RankDETR", "RankDINO"]
 

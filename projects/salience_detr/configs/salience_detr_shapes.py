@@ -8,7 +8,7 @@ recorded result used; the demo's DINO has since moved to bfloat16)."""
 
 import math
 
-from projects.salience_detr.modeling.lazy_configs import to_salience_detr
+from detrkit_projects.salience_detr.modeling.lazy_configs import to_salience_detr
 
 from ...dino.configs.dino_shapes import (
     dataloader,

@@ -2,24 +2,24 @@
 cross-level token fusion, redundancy removal, the transformer, the detector and its criterion (the scorer and
 the selective encoder are detrkit's, shared with Focus-DETR)."""
 
-from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
-from projects.salience_detr.modeling.criterion import (
+from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
+from detrkit_projects.salience_detr.modeling.criterion import (
     SalienceDETRCriterion,
     iou_aware_focal_loss,
 )
-from projects.salience_detr.modeling.query_selector import (
+from detrkit_projects.salience_detr.modeling.query_selector import (
     RedundancyRemovalQuerySelector,
     remove_redundant_tokens,
 )
-from projects.salience_detr.modeling.salience_detr import SalienceDETR
-from projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
-from projects.salience_detr.modeling.salience_supervision import (
+from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
+from detrkit_projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
+from detrkit_projects.salience_detr.modeling.salience_supervision import (
     CODE_SCALE_RANGES,
     SalienceTargetGenerator,
     salience_focal_loss,
 )
-from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
-from projects.salience_detr.modeling.token_fusion import (
+from detrkit_projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
+from detrkit_projects.salience_detr.modeling.token_fusion import (
     CrossLevelTokenFusion,
     CSPRepPluXLayer,
     GlobalContextGate,

@@ -7,7 +7,10 @@ from torch import nn
 
 from detrkit.modeling.criterion import DINOCriterion
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy, paired_box_iou
-from projects.salience_detr.modeling.salience_supervision import SalienceTargetGenerator, salience_focal_loss
+from detrkit_projects.salience_detr.modeling.salience_supervision import (
+    SalienceTargetGenerator,
+    salience_focal_loss,
+)
 
 __all__ = ["SalienceDETRCriterion", "iou_aware_focal_loss"]
 

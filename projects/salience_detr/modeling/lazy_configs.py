@@ -5,14 +5,17 @@ from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
 from detrkit.modeling.transformer import SelectiveTokenEncoder
-from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
-from projects.salience_detr.modeling.criterion import SalienceDETRCriterion
-from projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
-from projects.salience_detr.modeling.salience_detr import SalienceDETR
-from projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
-from projects.salience_detr.modeling.salience_supervision import CODE_SCALE_RANGES, SalienceTargetGenerator
-from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
-from projects.salience_detr.modeling.token_fusion import CrossLevelTokenFusion
+from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
+from detrkit_projects.salience_detr.modeling.criterion import SalienceDETRCriterion
+from detrkit_projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
+from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
+from detrkit_projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
+from detrkit_projects.salience_detr.modeling.salience_supervision import (
+    CODE_SCALE_RANGES,
+    SalienceTargetGenerator,
+)
+from detrkit_projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
+from detrkit_projects.salience_detr.modeling.token_fusion import CrossLevelTokenFusion
 
 __all__ = ["to_salience_detr"]
 

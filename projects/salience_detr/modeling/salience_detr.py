@@ -10,7 +10,7 @@ __all__ = ["SalienceDETR"]
 
 
 class SalienceDETR(DINO):
-    """:class:`DINO` with a :class:`~projects.salience_detr.modeling.SalienceDETRTransformer`.
+    """:class:`DINO` with a :class:`~detrkit_projects.salience_detr.modeling.SalienceDETRTransformer`.
 
     The two-stage encoder class head (``class_embed[-1]``) is also the class head of the object-token
     score in every encoder layer (``encoder_class_heads``, the same module ``num_layers`` times, as in the

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from detrkit.modeling.transformer import MultiLevelTokens, SelectiveDINOTransformer, TokenSelection
-from projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
-from projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
-from projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
+from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
+from detrkit_projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
+from detrkit_projects.salience_detr.modeling.token_filter import HierarchicalTokenSelector
 
 __all__ = ["SalienceDETRTransformer"]
 
@@ -33,8 +33,8 @@ class SalienceDETRTransformer(SelectiveDINOTransformer):
         token_selector: None builds ``HierarchicalTokenSelector()``; called as
             ``(scores, padding_mask, spatial_shapes, level_start_index)``.
         background_embedding: None builds ``BackgroundEmbedding(C)`` (absolute).
-        token_fusion: e.g. :class:`~projects.salience_detr.modeling.CrossLevelTokenFusion`; None: no fusion
-            (the paper's faster variant).
+        token_fusion: e.g. :class:`~detrkit_projects.salience_detr.modeling.CrossLevelTokenFusion`; None: no
+            fusion (the paper's faster variant).
     """
 
     score_name = "salience_logits"

@@ -2,7 +2,7 @@
 49.2 -> 49.7 AP): each decoder layer's class targets gathered from the matches of layers [i - 1, L] with
 IoU >= 0.5. Everything else is `projects/dino/configs/dino_r50_4scale_12ep.py`."""
 
-from projects.stage_interactor.modeling.lazy_configs import with_csla
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
 
 from ...dino.configs.dino_r50_4scale_12ep import dataloader, lr_multiplier, model, optimizer, train
 

@@ -2,7 +2,7 @@
 in float32 for 720 iterations, the schedule its recorded result used) with cross-stage label assignment over
 its 3 decoder layers."""
 
-from projects.stage_interactor.modeling.lazy_configs import with_csla
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
 
 from ...dino.configs.dino_shapes import (
     FLOAT32_MAX_ITER,

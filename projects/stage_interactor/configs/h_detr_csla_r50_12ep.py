@@ -2,7 +2,7 @@
 groups (one-to-one and one-to-many; StageInteractor Table 4). Everything else is
 `projects/dino/configs/h_deformable_detr_r50_two_stage_12ep.py`."""
 
-from projects.stage_interactor.modeling.lazy_configs import with_csla
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
 
 from ...dino.configs.h_deformable_detr_r50_two_stage_12ep import (
     dataloader,

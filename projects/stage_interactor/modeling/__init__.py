@@ -1,40 +1,40 @@
 """StageInteractor's modules: cross-stage label assignment and dual cross-attention for any detrkit DETR,
 and the StageInteractor detector (AdaMixer's decoder with cross-stage filter reuse)."""
 
-from projects.stage_interactor.modeling.adaptive_sampling import (
+from detrkit_projects.stage_interactor.modeling.adaptive_sampling import (
     AdaptiveSampling3D,
     level_weights,
     sampling_points,
 )
-from projects.stage_interactor.modeling.cross_stage_label_assignment import (
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import (
     CrossStageLabels,
     candidate_stages,
     cross_stage_labels,
 )
-from projects.stage_interactor.modeling.csla_criterion import (
+from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CrossStageLabelAssignmentMixin,
     CSLADINOCriterion,
     CSLASetCriterion,
     CSLATwoStageCriterion,
 )
-from projects.stage_interactor.modeling.decoder import StageInteractorDecoder
-from projects.stage_interactor.modeling.dual_cross_attention import (
+from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
+from detrkit_projects.stage_interactor.modeling.dual_cross_attention import (
     DCADeformableTransformerDecoder,
     DCADINOTransformerDecoder,
     DualCrossAttentionMixin,
 )
-from projects.stage_interactor.modeling.dynamic_mixing import (
+from detrkit_projects.stage_interactor.modeling.dynamic_mixing import (
     CascadeDynamicMixing,
     DynamicFilters,
     FilterAdapter,
     StaticMixing,
     adapt_filter,
 )
-from projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
-from projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
-from projects.stage_interactor.modeling.stage_head import StageInteractorStage
-from projects.stage_interactor.modeling.stage_interactor import StageInteractor
-from projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
+from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
+from detrkit_projects.stage_interactor.modeling.stage_head import StageInteractorStage
+from detrkit_projects.stage_interactor.modeling.stage_interactor import StageInteractor
+from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 __all__ = [
     "AdaptiveSampling3D",

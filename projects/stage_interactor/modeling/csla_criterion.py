@@ -8,7 +8,7 @@ import torch
 from detrkit.modeling.criterion import DINOCriterion, SetCriterion, TwoStageCriterion
 from detrkit.modeling.losses import sigmoid_focal_loss
 from detrkit.utils import comm
-from projects.stage_interactor.modeling.cross_stage_label_assignment import (
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import (
     CrossStageLabels,
     cross_stage_labels,
 )

@@ -3,12 +3,12 @@ a LazyCall config of any detrkit DETR, so that every config states the change on
 
 from detrkit.modeling.criterion import DINOCriterion, SetCriterion, TwoStageCriterion
 from detrkit.modeling.transformer import DeformableTransformerDecoder, DINOTransformerDecoder
-from projects.stage_interactor.modeling.csla_criterion import (
+from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CSLADINOCriterion,
     CSLASetCriterion,
     CSLATwoStageCriterion,
 )
-from projects.stage_interactor.modeling.dual_cross_attention import (
+from detrkit_projects.stage_interactor.modeling.dual_cross_attention import (
     DCADeformableTransformerDecoder,
     DCADINOTransformerDecoder,
 )

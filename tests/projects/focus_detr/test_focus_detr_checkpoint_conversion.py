@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-import projects.focus_detr.modeling.checkpoint_conversion  # noqa: F401  (registers "detrex-focus-detr")
+import detrkit_projects.focus_detr.modeling.checkpoint_conversion  # noqa: F401  (registers "detrex-focus-detr")
 from detrkit.config import LazyConfig, instantiate
 from detrkit.modeling.checkpoint_conversion import convert_state_dict
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from projects.focus_detr.modeling import (
+from detrkit_projects.focus_detr.modeling import (
     CODE_SCALE_RANGES,
     PAPER_SCALE_RANGES,
     ForegroundLabelAssigner,

@@ -8,14 +8,14 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.structures import Boxes, Instances
-from projects.mix_and_match.modeling import (
+from detrkit_projects.mix_and_match.modeling import (
     CSLASalienceDETRCriterion,
     FullRedundancyRemovalQuerySelector,
     SalienceRankDETR,
     to_salience_rank_csla,
 )
-from projects.rank_detr.modeling import HighOrderMatcher, RankDINOTransformerDecoder
-from projects.salience_detr.modeling import SalienceDETRTransformer
+from detrkit_projects.rank_detr.modeling import HighOrderMatcher, RankDINOTransformerDecoder
+from detrkit_projects.salience_detr.modeling import SalienceDETRTransformer
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "mix_and_match" / "configs"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-import projects.rank_detr.modeling.checkpoint_conversion  # noqa: F401  (registers "rank-detr")
+import detrkit_projects.rank_detr.modeling.checkpoint_conversion  # noqa: F401  (registers "rank-detr")
 from detrkit.config import LazyConfig, instantiate
 from detrkit.modeling.checkpoint_conversion import CONVERTERS, convert_state_dict
 

@@ -9,7 +9,7 @@ import torch
 from detrkit.config import LazyConfig, instantiate
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
-from projects.rank_detr.modeling import HighOrderMatcher, RankDETR, RankDINO
+from detrkit_projects.rank_detr.modeling import HighOrderMatcher, RankDETR, RankDINO
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "rank_detr" / "configs"
 DINO_CONFIGS = Path(__file__).parents[3] / "projects" / "dino" / "configs"

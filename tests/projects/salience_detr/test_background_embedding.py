@@ -2,7 +2,7 @@
 
 import torch
 
-from projects.salience_detr.modeling import BackgroundEmbedding
+from detrkit_projects.salience_detr.modeling import BackgroundEmbedding
 
 
 def test_added_only_to_valid_unlisted_tokens():

@@ -3,7 +3,7 @@ paired_box_iou, tested in tests/structures)."""
 
 import torch
 
-from projects.salience_detr.modeling import iou_aware_focal_loss
+from detrkit_projects.salience_detr.modeling import iou_aware_focal_loss
 
 
 def test_iou_aware_loss_formula():

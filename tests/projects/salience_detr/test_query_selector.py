@@ -2,7 +2,7 @@
 
 import torch
 
-from projects.salience_detr.modeling import RedundancyRemovalQuerySelector, remove_redundant_tokens
+from detrkit_projects.salience_detr.modeling import RedundancyRemovalQuerySelector, remove_redundant_tokens
 
 SHAPES = torch.tensor([[4, 4], [2, 2]])  # 16 + 4 tokens
 

@@ -9,7 +9,7 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.modeling.checkpoint_conversion import CONVERTERS
-from projects.salience_detr.modeling.checkpoint_conversion import DROPPED
+from detrkit_projects.salience_detr.modeling.checkpoint_conversion import DROPPED
 
 HERE = Path(__file__).parent
 CONFIG = HERE.parents[2] / "projects" / "salience_detr" / "configs" / "salience_detr_r50_4scale_12ep.py"

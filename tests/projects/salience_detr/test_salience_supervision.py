@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from projects.salience_detr.modeling import SalienceTargetGenerator, salience_focal_loss
+from detrkit_projects.salience_detr.modeling import SalienceTargetGenerator, salience_focal_loss
 
 # one 8x8-pixel level of stride 1 (input 8x8): token (i, j) sits at (j + 0.5, i + 0.5)
 SHAPE = torch.tensor([[8, 8]])

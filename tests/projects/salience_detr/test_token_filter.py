@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from detrkit.modeling.transformer import SelectiveTokenEncoder, encoder_reference_points, flatten_multi_level
-from projects.salience_detr.modeling import HierarchicalTokenSelector
+from detrkit_projects.salience_detr.modeling import HierarchicalTokenSelector
 
 LEVEL_RATIOS = (0.4, 0.8, 1.0, 1.0)
 LAYER_RATIOS = (1.0, 0.8, 0.6, 0.6, 0.4, 0.2)

@@ -3,7 +3,7 @@ structure (parameter count) is the official one."""
 
 import torch
 
-from projects.salience_detr.modeling import CrossLevelTokenFusion, RepVGGPluXBlock
+from detrkit_projects.salience_detr.modeling import CrossLevelTokenFusion, RepVGGPluXBlock
 
 
 def test_keeps_shapes_and_fuses_across_levels():

@@ -5,7 +5,7 @@ targets, and the plain one-to-one targets for scope [i, i] without the IoU check
 import pytest
 import torch
 
-from projects.stage_interactor.modeling.cross_stage_label_assignment import (
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import (
     candidate_stages,
     cross_stage_labels,
 )

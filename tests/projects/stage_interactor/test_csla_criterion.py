@@ -14,8 +14,8 @@ from detrkit.modeling.criterion import (
     build_weight_dict,
 )
 from detrkit.modeling.matcher import HungarianMatcher
-from projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
-from projects.stage_interactor.modeling.csla_criterion import (
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
+from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CSLADINOCriterion,
     CSLASetCriterion,
     CSLATwoStageCriterion,

@@ -13,10 +13,10 @@ from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
-from projects.rank_detr.modeling import RankDINO
-from projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
-from projects.stage_interactor.modeling.dual_cross_attention import DCADINOTransformerDecoder
-from projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
+from detrkit_projects.rank_detr.modeling import RankDINO
+from detrkit_projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
+from detrkit_projects.stage_interactor.modeling.dual_cross_attention import DCADINOTransformerDecoder
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 
 ROOT = Path(__file__).parents[3] / "projects"
 CONFIGS = ROOT / "stage_interactor" / "configs"

@@ -14,16 +14,16 @@ from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures.boxes import Boxes
 from detrkit.structures.instances import Instances
-from projects.stage_interactor.modeling.decoder import StageInteractorDecoder
-from projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
-from projects.stage_interactor.modeling.stage_head import (
+from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
+from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
+from detrkit_projects.stage_interactor.modeling.stage_head import (
     StageInteractorStage,
     box_position_embedding,
     refine_xyzr,
     xyxy_to_xyzr,
     xyzr_to_xyxy,
 )
-from projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
+from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 CONFIG = "projects/stage_interactor/configs/models/stageinteractor_r50.py"
 

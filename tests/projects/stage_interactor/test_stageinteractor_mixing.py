@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projects.stage_interactor.modeling.dynamic_mixing import (
+from detrkit_projects.stage_interactor.modeling.dynamic_mixing import (
     CascadeDynamicMixing,
     DynamicFilters,
     FilterAdapter,

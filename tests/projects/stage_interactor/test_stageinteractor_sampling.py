@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from projects.stage_interactor.modeling.adaptive_sampling import (
+from detrkit_projects.stage_interactor.modeling.adaptive_sampling import (
     AdaptiveSampling3D,
     level_weights,
     sampling_points,

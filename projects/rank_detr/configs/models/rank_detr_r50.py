@@ -3,7 +3,7 @@
 classification head, the query rank layers, the GIoU-aware class loss and the high-order matcher
 (IoU^4, from iteration 67,500)."""
 
-from projects.rank_detr.modeling.lazy_configs import to_rank_detr
+from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_detr
 
 from ....dino.configs.models.h_deformable_detr_r50 import model
 

@@ -3,7 +3,7 @@ the rank-adaptive classification head over the 900 matching queries, query rank 
 queries are recomputed from the sorted boxes (eq. 4; the denoising queries are not ranked), the GIoU-aware
 class loss (also on the denoising queries) and the high-order matcher (IoU^4, from iteration 67,500)."""
 
-from projects.rank_detr.modeling.lazy_configs import to_rank_dino
+from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_dino
 
 from ....dino.configs.models.dino_r50 import model
 

@@ -10,10 +10,10 @@ from detrkit.modeling.backbone import ResNet
 from detrkit.modeling.criterion import build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.neck import ChannelMapper
-from projects.stage_interactor.modeling.decoder import StageInteractorDecoder
-from projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
-from projects.stage_interactor.modeling.stage_interactor import StageInteractor
-from projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
+from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
+from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
+from detrkit_projects.stage_interactor.modeling.stage_interactor import StageInteractor
+from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 model = L(StageInteractor)(
     backbone=L(ResNet)(depth=50, out_features=("res2", "res3", "res4", "res5"), freeze_at=2, norm="FrozenBN"),

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from projects.rank_detr.modeling import RankAdaptiveClassHead
+from detrkit_projects.rank_detr.modeling import RankAdaptiveClassHead
 
 
 def _head():

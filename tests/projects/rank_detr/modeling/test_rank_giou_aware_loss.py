@@ -7,7 +7,7 @@ import torch
 
 from detrkit.modeling.losses import sigmoid_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
-from projects.rank_detr.modeling import RankDetrCriterion, giou_aware_focal_loss
+from detrkit_projects.rank_detr.modeling import RankDetrCriterion, giou_aware_focal_loss
 
 
 def _softplus(x: float) -> float:

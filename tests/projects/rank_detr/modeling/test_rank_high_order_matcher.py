@@ -8,7 +8,7 @@ from torch import nn
 
 from detrkit.engine.hooks import IterationFeeder
 from detrkit.modeling.matcher import HungarianMatcher
-from projects.rank_detr.modeling import HighOrderMatcher
+from detrkit_projects.rank_detr.modeling import HighOrderMatcher
 
 COSTS = dict(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0)
 

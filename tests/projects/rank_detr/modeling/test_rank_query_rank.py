@@ -7,7 +7,7 @@ from torch import nn
 
 from detrkit.layers.mlp import MLP
 from detrkit.layers.position_embedding import get_sine_pos_embed
-from projects.rank_detr.modeling import (
+from detrkit_projects.rank_detr.modeling import (
     QueryRankLayer,
     RankDetrTransformerDecoder,
     RankDINOTransformerDecoder,
