@@ -33,7 +33,8 @@ class COCOEvaluator(DatasetEvaluator):
     Args:
         dataset_name: a dataset whose ``MetadataCatalog`` entry has ``json_file`` (COCO ground truth) and,
             for contiguous class ids, ``thing_dataset_id_to_contiguous_id``; ``thing_classes`` (in
-            contiguous order) adds per-class ``AP-<name>`` metrics.
+            contiguous order) adds per-class ``AP-<name>`` metrics. Both are read at ``evaluate`` time, so
+            the evaluator may be built before the dataset is loaded (which is when a COCO dataset sets them).
         tasks: the tasks to evaluate; only ``("bbox",)`` (the default) is supported.
         distributed: gather the predictions of all processes and evaluate on the main process; the others
             return ``{}``. Otherwise each process evaluates what it processed.
@@ -94,8 +95,6 @@ class COCOEvaluator(DatasetEvaluator):
                 f"COCOEvaluator: the json_file of dataset '{dataset_name}' does not exist: {json_file}"
             )
         self._json_file = json_file
-        mapping = self._metadata.get("thing_dataset_id_to_contiguous_id")
-        self._contiguous_to_dataset_id = None if mapping is None else {c: d for d, c in mapping.items()}
         with contextlib.redirect_stdout(io.StringIO()):
             self._coco_api = COCO(json_file)
         # Test-set json files have no annotations: then predictions are only written, not evaluated.
@@ -162,9 +161,16 @@ class COCOEvaluator(DatasetEvaluator):
         coco_eval = self._run_cocoeval(coco_results, img_ids)
         return {"bbox": self._derive_coco_results(coco_eval)}
 
+    def _contiguous_to_dataset_id(self) -> dict[int, int] | None:
+        """Contiguous class id -> dataset category id, from the metadata as it is now: loading a COCO
+        dataset sets ``thing_dataset_id_to_contiguous_id``, and the evaluator may have been built before
+        (detectron2 also reads it at evaluation time)."""
+        mapping = self._metadata.get("thing_dataset_id_to_contiguous_id")
+        return None if mapping is None else {c: d for d, c in mapping.items()}
+
     def _to_dataset_ids(self, coco_results: list[dict]) -> list[dict]:
         """The results with contiguous class ids replaced by the dataset's category ids."""
-        to_dataset_id = self._contiguous_to_dataset_id
+        to_dataset_id = self._contiguous_to_dataset_id()
         if to_dataset_id is None:
             return coco_results
         converted = []
@@ -238,7 +244,7 @@ class COCOEvaluator(DatasetEvaluator):
                 f"COCOEvaluator: dataset '{self._dataset_name}' has {len(class_names)} thing_classes but "
                 f"{self._json_file} has {len(params.catIds)} categories"
             )
-        dataset_ids = self._contiguous_to_dataset_id or params.catIds  # class k -> its category id
+        dataset_ids = self._contiguous_to_dataset_id() or params.catIds  # class k -> its category id
         per_class = {
             f"AP-{name}": _mean_percent(
                 precision[:, :, params.catIds.index(dataset_ids[k]), area["all"], at_limit]

@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detrkit.data import MetadataCatalog, register_shapes_datasets
+from detrkit.data import DatasetCatalog, MetadataCatalog, register_coco_instances, register_shapes_datasets
 from detrkit.evaluation import COCOEvaluator, inference_on_dataset
 from detrkit.structures import Boxes, Instances
 
@@ -273,3 +273,43 @@ def test_a_missing_json_file_is_named(tmp_path):
     MetadataCatalog.get(name).set(json_file=str(tmp_path / "nope.json"))
     with pytest.raises(FileNotFoundError, match="nope.json"):
         COCOEvaluator(name)
+
+
+def test_evaluator_built_before_the_dataset_is_loaded_reads_the_id_mapping_at_evaluation(tmp_path):
+    # detectron2's tutorial order: evaluator first, then the loader loads the dataset, which is when
+    # register_coco_instances' dataset sets thing_dataset_id_to_contiguous_id (sorted ids 1, 7, 90 -> 0, 1, 2)
+    categories = [{"id": 90, "name": "zebra"}, {"id": 1, "name": "ant"}, {"id": 7, "name": "cow"}]
+    images = [{"id": i, "width": 100, "height": 80, "file_name": f"{i}.png"} for i in (1, 2)]
+    objects = [
+        (1, 90, [10, 10, 30, 40]),
+        (1, 1, [50, 20, 40, 30]),
+        (2, 7, [5, 5, 60, 50]),
+        (2, 90, [70, 40, 20, 30]),
+    ]
+    annotations = [
+        {"id": k + 1, "image_id": img, "category_id": cat, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+        for k, (img, cat, box) in enumerate(objects)
+    ]
+    json_file = tmp_path / "gt.json"
+    json_file.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    name = f"late_mapping_{uuid.uuid4().hex}"
+    register_coco_instances(name, {}, str(json_file), str(tmp_path))
+
+    evaluator = COCOEvaluator(name, distributed=False)
+    assert MetadataCatalog.get(name).get("thing_dataset_id_to_contiguous_id") is None
+    dataset = DatasetCatalog.get(name)
+    evaluator.reset()
+    for record in dataset:  # perfect predictions: the ground truth with the loader's contiguous classes
+        boxes = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in record["annotations"])]
+        instances = Instances(
+            (80, 100),
+            pred_boxes=Boxes(torch.tensor(boxes)),
+            scores=torch.ones(len(boxes)),
+            pred_classes=torch.tensor([a["category_id"] for a in record["annotations"]]),
+        )
+        evaluator.process([{"image_id": record["image_id"]}], [{"instances": instances}])
+    bbox = evaluator.evaluate()["bbox"]
+    assert bbox["AP"] == pytest.approx(100.0)
+    assert {k: v for k, v in bbox.items() if k.startswith("AP-")} == pytest.approx(
+        {"AP-ant": 100.0, "AP-cow": 100.0, "AP-zebra": 100.0}
+    )
