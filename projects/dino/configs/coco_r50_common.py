@@ -6,6 +6,7 @@ from detrkit.config import get_config
 dataloader = get_config("common/data/coco_detr.py").dataloader
 optimizer = get_config("common/optim.py").AdamW
 train = get_config("common/train.py").train
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides
 
 train.init_checkpoint = "detectron2://ImageNetPretrained/torchvision/R-50.pkl"
 train.eval_period = 5000

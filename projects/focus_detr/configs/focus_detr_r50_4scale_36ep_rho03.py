@@ -5,4 +5,4 @@ from .focus_detr_r50_4scale_36ep import dataloader, lr_multiplier, model, optimi
 
 model.transformer.token_selector.keep_ratio = 0.3
 train.output_dir = "./output/focus_detr_r50_4scale_36ep_rho03"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -26,4 +26,4 @@ model = to_focus_detr(
 )
 set_shapes_schedule(train, lr_multiplier, FLOAT32_MAX_ITER, bf16=False)
 train.output_dir = "./output/focus_detr_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

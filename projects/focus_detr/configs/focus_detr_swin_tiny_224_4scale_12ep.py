@@ -8,4 +8,4 @@ train.init_checkpoint = "./pretrained/swin_tiny_patch4_window7_224.pth"
 train.output_dir = "./output/focus_detr_swin_tiny_224_4scale_12ep"
 model.device = train.device
 dataloader.train.dataset.filter_empty = True
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -15,4 +15,4 @@ from ...salience_detr.configs.salience_detr_r50_4scale_12ep import (
 
 model = to_salience_rank_csla(model, matcher_change_iter=67500)
 train.output_dir = "./output/mix_salience_rank_csla_r50_4scale_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

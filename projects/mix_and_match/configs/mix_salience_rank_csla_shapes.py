@@ -15,4 +15,4 @@ from ...salience_detr.configs.salience_detr_shapes import (
 
 model = to_salience_rank_csla(model, matcher_change_iter=int(0.75 * MAX_ITER))
 train.output_dir = "./output/mix_salience_rank_csla_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

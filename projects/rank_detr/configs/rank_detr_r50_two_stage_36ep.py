@@ -10,4 +10,4 @@ lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_36ep
 train.max_iter = 270000
 model.criterion.criterion.matcher.matcher_change_iter = 202500
 train.output_dir = "./output/rank_detr_r50_two_stage_36ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

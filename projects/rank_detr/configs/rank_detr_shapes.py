@@ -19,4 +19,4 @@ MAX_ITER = FLOAT32_MAX_ITER
 set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=False)
 model = to_rank_dino(model, matcher_change_iter=int(0.75 * MAX_ITER))
 train.output_dir = "./output/rank_detr_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -28,4 +28,4 @@ model.transformer.decoder.use_checkpoint = True
 
 train.init_checkpoint = "./pretrained/swin_tiny_patch4_window7_224.pth"
 train.output_dir = "./output/rank_detr_swin_tiny_two_stage_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -6,4 +6,4 @@ from .models.rank_dino_r50 import model
 
 train.output_dir = "./output/rank_dino_r50_4scale_12ep"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

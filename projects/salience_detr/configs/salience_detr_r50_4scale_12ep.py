@@ -17,4 +17,4 @@ optimizer.params.weight_decay_bias = 0.0
 
 train.output_dir = "./output/salience_detr_r50_4scale_12ep"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

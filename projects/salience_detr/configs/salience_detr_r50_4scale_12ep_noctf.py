@@ -4,4 +4,4 @@ from .salience_detr_r50_4scale_12ep import dataloader, lr_multiplier, model, opt
 
 model.transformer.token_fusion = None
 train.output_dir = "./output/salience_detr_r50_4scale_12ep_noctf"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -8,4 +8,4 @@ from .salience_detr_r50_4scale_12ep import dataloader, model, optimizer, train
 lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_24ep
 train.max_iter = 180000
 train.output_dir = "./output/salience_detr_r50_4scale_24ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

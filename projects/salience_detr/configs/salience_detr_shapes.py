@@ -29,4 +29,4 @@ model = to_salience_detr(
 MAX_ITER = 680
 set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=False)
 train.output_dir = "./output/salience_detr_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -7,4 +7,4 @@ from .dino_csla_r50_4scale_12ep import dataloader, lr_multiplier, model, optimiz
 
 model = with_dca(model)
 train.output_dir = "./output/dino_csla_dca_r50_4scale_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -8,4 +8,4 @@ from ...dino.configs.dino_r50_4scale_12ep import dataloader, lr_multiplier, mode
 
 model = with_csla(model)
 train.output_dir = "./output/dino_csla_r50_4scale_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -17,4 +17,4 @@ from ...dino.configs.dino_shapes import (
 model = with_csla(model)
 set_shapes_schedule(train, lr_multiplier, FLOAT32_MAX_ITER, bf16=False)
 train.output_dir = "./output/dino_csla_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -14,4 +14,4 @@ from ...dino.configs.h_deformable_detr_r50_two_stage_12ep import (
 
 model = with_csla(model)
 train.output_dir = "./output/h_detr_csla_r50_12ep"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

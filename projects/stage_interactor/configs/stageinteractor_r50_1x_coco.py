@@ -51,4 +51,4 @@ train.clip_grad.params.max_norm = 1.0
 train.clip_grad.params.norm_type = 2
 train.output_dir = "./output/stageinteractor_r50_1x_coco"
 model.device = train.device
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -26,4 +26,4 @@ lr_multiplier.warmup_length = 500 / MAX_ITER
 
 train.max_iter = MAX_ITER
 train.output_dir = "./output/stageinteractor_r50_300_query_crop_mstrain_480-800_3x_coco"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -39,4 +39,4 @@ train.clip_grad.params.max_norm = 1.0
 MAX_ITER = 880
 set_shapes_schedule(train, lr_multiplier, MAX_ITER, bf16=True)
 train.output_dir = "./output/stageinteractor_shapes"
-dataloader.evaluator.output_dir = train.output_dir
+dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides
