@@ -105,9 +105,7 @@ def test_trains_with_the_real_criterion(name, extra):
 def test_shapes_config_builds_dino_on_imagenet_mobilenet_and_trains():
     cfg = load("dino_shapes.py")
     model = instantiate(cfg.model)
-    imagenet = torch.load(
-        LazyConfig.load(str(CONFIGS / "dino_shapes.py")).model.backbone.path, weights_only=True
-    )
+    imagenet = torch.load(instantiate(cfg.model.backbone.path), weights_only=True)  # a lazy call: path
     assert torch.equal(model.backbone.features[0][0].weight, imagenet["features.0.0.weight"])
     assert cfg.train.max_iter * cfg.dataloader.train.total_batch_size > 0
     assert (model.num_queries, model.transformer.num_feature_levels) == (100, 3)

@@ -53,7 +53,7 @@ def test_r50_model_parameter_count():
 def test_shapes_config_builds_on_imagenet_mobilenet_and_trains():
     cfg = load("stageinteractor_shapes.py")
     model = instantiate(cfg.model)
-    imagenet = torch.load(cfg.model.backbone.path, weights_only=True)
+    imagenet = torch.load(instantiate(cfg.model.backbone.path), weights_only=True)
     assert torch.equal(model.backbone.features[0][0].weight, imagenet["features.0.0.weight"])
     assert model.feature_strides == (8, 16, 32) and len(model.decoder.stages) == 3
     assert [s.mixing.num_reused_filters for s in model.decoder.stages] == [0, 1, 2]
