@@ -1,8 +1,8 @@
 """Datasets, augmentations and data loaders with detectron2's names and semantics.
 
-Importing registers the builtin COCO 2017 splits (``coco_2017_train``/``coco_2017_val`` under
-``$DETECTRON2_DATASETS``) and the synthetic ``shapes_train``/``shapes_val``; nothing is read or generated
-until a dataset is loaded.
+Importing registers the builtin COCO 2017 splits (``coco_2017_train``/``coco_2017_val`` under the datasets
+root: ``$DETRKIT_DATASETS``, else ``$DETECTRON2_DATASETS``, else ``./datasets``) and the synthetic
+``shapes_train``/``shapes_val``; nothing is read or generated until a dataset is loaded.
 """
 
 from detrkit.data import transforms

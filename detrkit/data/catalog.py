@@ -53,21 +53,27 @@ class _DatasetCatalog(UserDict):
 class Metadata(SimpleNamespace):
     """Attributes of one dataset (``thing_classes``, ``thing_dataset_id_to_contiguous_id``, ``json_file``,
     ``image_root``, ``evaluator_type``, ...). An attribute, once set, cannot be changed to a different value
-    (``AssertionError``, as in detectron2), so every part of a program sees the same metadata."""
+    (``AssertionError``, as in detectron2), so every part of a program sees the same metadata.
+
+    Attributes may be lazy (:meth:`set_lazy`): computed on first access, e.g. the class names of a COCO json
+    that is read only when someone asks for them."""
 
     name: str = "N/A"
 
     def __getattr__(self, key: str) -> Any:
-        if len(self.__dict__) > 1:
+        if self._resolve_lazy(key):
+            return self.__dict__[key]
+        if len(self._public_keys()) > 1:
             raise AttributeError(
                 f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}'. "
-                f"Available keys are {list(self.__dict__)}."
+                f"Available keys are {self._public_keys()}."
             )
         raise AttributeError(
             f"Attribute '{key}' does not exist in the metadata of dataset '{self.name}': metadata is empty."
         )
 
     def __setattr__(self, key: str, value: Any) -> None:
+        self.__dict__.get(_LAZY, {}).pop(key, None)  # an explicit value replaces a pending lazy one
         if key in self.__dict__:
             old = self.__dict__[key]
             if not _equal(old, value):
@@ -79,8 +85,10 @@ class Metadata(SimpleNamespace):
         super().__setattr__(key, value)
 
     def as_dict(self) -> dict:
-        """A shallow copy of all metadata as a dict."""
-        return copy.copy(self.__dict__)
+        """A shallow copy of all metadata as a dict (lazy attributes computed)."""
+        for key in list(self.__dict__.get(_LAZY, {})):
+            self._resolve_lazy(key)
+        return {key: copy.copy(self.__dict__[key]) for key in self._public_keys()}
 
     def set(self, **kwargs: Any) -> "Metadata":
         """Sets several attributes at once; returns ``self``."""
@@ -90,7 +98,39 @@ class Metadata(SimpleNamespace):
 
     def get(self, key: str, default: Any = None) -> Any:
         """The attribute ``key``, or ``default`` when it is not set."""
+        if key not in self.__dict__:
+            self._resolve_lazy(key)
         return self.__dict__.get(key, default)
+
+    def set_lazy(self, keys: tuple[str, ...], loader: Callable[[], dict]) -> "Metadata":
+        """Makes ``keys`` (those not set yet) lazy: the first access of any of them calls ``loader()`` once,
+        which returns a dict holding all of them, and sets them. Returns ``self``."""
+        pending = self.__dict__.setdefault(_LAZY, {})
+        for key in keys:
+            if key not in self.__dict__:
+                pending[key] = loader
+        return self
+
+    def _resolve_lazy(self, key: str) -> bool:
+        """Computes the lazy attribute ``key`` (and those of the same loader); False if it is not lazy."""
+        pending = self.__dict__.get(_LAZY, {})
+        loader = pending.get(key)
+        if loader is None:
+            return False
+        values = loader()
+        for lazy_key in [k for k, f in pending.items() if f is loader]:
+            if lazy_key not in values:
+                raise KeyError(f"the metadata loader of dataset '{self.name}' did not return '{lazy_key}'")
+            setattr(self, lazy_key, values[lazy_key])
+        if not pending:
+            del self.__dict__[_LAZY]
+        return True
+
+    def _public_keys(self) -> list[str]:
+        return [key for key in self.__dict__ if key != _LAZY]
+
+
+_LAZY = "_lazy_attributes"  # the key, in a Metadata's __dict__, of its pending lazy attributes
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -8,8 +8,9 @@ polygons, so the segmentation, area and box agree exactly with the pixels. Image
 ``(seed, i)``.
 
 :func:`register_shapes_datasets` (called by ``import detrkit.data``) registers ``shapes_train`` and
-``shapes_val``; each is generated on first load into a cache folder (``$DETRKIT_DATASETS/shapes``, default
-``~/.cache/detrkit/shapes``), atomically: into a temporary folder that is then renamed.
+``shapes_val``; each is generated on first load into ``<datasets root>/shapes`` when ``$DETRKIT_DATASETS`` or
+``$DETECTRON2_DATASETS`` is set (:func:`detrkit.data.datasets.builtin.datasets_root`), else into the cache
+folder ``~/.cache/detrkit/shapes``, atomically: into a temporary folder that is then renamed.
 """
 
 import colorsys
@@ -26,6 +27,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from detrkit.data.catalog import DatasetCatalog, MetadataCatalog
+from detrkit.data.datasets.builtin import DATASETS_ENV_VARS, datasets_root
 from detrkit.data.datasets.coco import load_coco_json
 
 __all__ = [
@@ -47,9 +49,10 @@ _PARALLEL_MIN_IMAGES = 256
 
 
 def shapes_cache_root() -> str:
-    """``$DETRKIT_DATASETS/shapes``, or ``~/.cache/detrkit/shapes``."""
-    if "DETRKIT_DATASETS" in os.environ:
-        return os.path.join(os.environ["DETRKIT_DATASETS"], "shapes")
+    """``<datasets root>/shapes`` when one of :data:`DATASETS_ENV_VARS` is set, else
+    ``~/.cache/detrkit/shapes``."""
+    if any(os.environ.get(variable) for variable in DATASETS_ENV_VARS):
+        return os.path.join(datasets_root(), "shapes")
     return os.path.join(os.path.expanduser("~"), ".cache", "detrkit", "shapes")
 
 

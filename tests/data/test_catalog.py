@@ -52,3 +52,39 @@ def test_metadata_is_a_singleton_with_consistent_values():
         _ = meta.image_root
     MetadataCatalog.remove(name)
     assert name not in MetadataCatalog.list()
+
+
+def test_lazy_metadata_is_computed_once_on_first_access():
+    calls = []
+
+    def loader():
+        calls.append(1)
+        return {"thing_classes": ["a"], "thing_dataset_id_to_contiguous_id": {7: 0}}
+
+    meta = MetadataCatalog.get(_name()).set(evaluator_type="coco")
+    meta.set_lazy(("thing_classes", "thing_dataset_id_to_contiguous_id"), loader)
+    assert meta.evaluator_type == "coco" and not calls
+    assert meta.thing_classes == ["a"] and meta.thing_dataset_id_to_contiguous_id == {7: 0}
+    assert len(calls) == 1
+    assert meta.as_dict() == {
+        "name": meta.name,
+        "evaluator_type": "coco",
+        "thing_classes": ["a"],
+        "thing_dataset_id_to_contiguous_id": {7: 0},
+    }
+    with pytest.raises(AssertionError, match="cannot be set to a different value"):
+        meta.thing_classes = ["b"]
+
+
+def test_an_explicit_value_replaces_a_pending_lazy_one():
+    meta = MetadataCatalog.get(_name())
+    meta.set_lazy(("thing_classes",), lambda: {"thing_classes": ["lazy"]})
+    meta.thing_classes = ["explicit"]
+    assert meta.thing_classes == ["explicit"] and meta.as_dict()["thing_classes"] == ["explicit"]
+
+
+def test_a_loader_that_misses_a_key_names_it():
+    meta = MetadataCatalog.get(_name())
+    meta.set_lazy(("thing_classes",), lambda: {})
+    with pytest.raises(KeyError, match="did not return 'thing_classes'"):
+        meta.get("thing_classes")

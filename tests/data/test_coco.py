@@ -170,3 +170,48 @@ def test_empty_dataset_is_an_error():
     DatasetCatalog.register(name, list)
     with pytest.raises(ValueError, match=f"Dataset '{name}' is empty!"):
         get_detection_dataset_dicts(name)
+
+
+def test_class_names_come_from_the_json_before_the_dataset_is_loaded(tmp_path):
+    name = f"coco_test_{uuid.uuid4().hex}"
+    json_file = _write(tmp_path, _dataset())
+    register_coco_instances(name, {}, json_file, "/imgs")
+    meta = MetadataCatalog.get(name)
+    assert "thing_classes" not in vars(meta)  # nothing read at registration
+    assert meta.thing_classes == ["two", "five", "nine"]  # categories sorted by id 2, 5, 9
+    assert meta.get("thing_dataset_id_to_contiguous_id") == {2: 0, 5: 1, 9: 2}
+    # the later full load sets the same values (a different one would raise)
+    DatasetCatalog.get(name)
+    assert meta.as_dict()["thing_classes"] == ["two", "five", "nine"]
+
+
+def test_given_class_names_are_not_read_from_the_json(tmp_path):
+    name = f"coco_test_{uuid.uuid4().hex}"
+    register_coco_instances(name, {"thing_classes": ["a", "b", "c"]}, str(tmp_path / "absent.json"), "/imgs")
+    assert MetadataCatalog.get(name).thing_classes == ["a", "b", "c"]
+    with pytest.raises(FileNotFoundError, match="absent.json"):  # the id map is still read lazily
+        MetadataCatalog.get(name).get("thing_dataset_id_to_contiguous_id")
+
+
+def test_lazy_class_names_of_a_json_without_categories_name_the_file(tmp_path):
+    name = f"coco_test_{uuid.uuid4().hex}"
+    json_file = _write(tmp_path, {"images": [], "annotations": []})
+    register_coco_instances(name, {}, json_file, "/imgs")
+    with pytest.raises(ValueError, match=f"{json_file}: missing top-level key 'categories'"):
+        MetadataCatalog.get(name).get("thing_classes")
+
+
+def test_registering_the_same_dataset_twice_is_a_no_op_and_another_one_an_error(tmp_path):
+    name = f"coco_test_{uuid.uuid4().hex}"
+    json_file = _write(tmp_path, _dataset())
+    register_coco_instances(name, {"author": "x"}, json_file, str(tmp_path / "images"))
+    # the same arguments, with the paths spelt differently: the same dataset
+    register_coco_instances(name, {"author": "x"}, json_file, str(tmp_path / "." / "images"))
+    other = _write(tmp_path, _dataset())
+    with pytest.raises(ValueError, match=f"dataset '{name}' is already registered, json_file='{json_file}'"):
+        register_coco_instances(name, {"author": "x"}, other, str(tmp_path / "images"))
+    with pytest.raises(ValueError, match="metadata=\\{'author': 'x'\\}; now .*metadata=\\{'author': 'y'\\}"):
+        register_coco_instances(name, {"author": "y"}, json_file, str(tmp_path / "images"))
+    with pytest.raises(ValueError, match="'shapes_val' is already registered, by another function"):
+        register_coco_instances("shapes_val", {}, json_file, str(tmp_path / "images"))
+    assert MetadataCatalog.get(name).json_file == json_file

@@ -13,6 +13,7 @@ from pycocotools.coco import COCO
 
 from detrkit.data import DatasetCatalog, MetadataCatalog, generate_shapes_dataset, register_shapes_datasets
 from detrkit.data import shapes as shapes_module
+from detrkit.data.datasets import datasets_root
 from detrkit.data.shapes import SHAPE_CLASSES, render_shapes_image, shapes_cache_root
 
 SIZE = 96
@@ -144,3 +145,21 @@ def test_default_splits_are_registered_in_the_cache_root():
 def test_bad_generation_arguments(tmp_path):
     with pytest.raises(ValueError, match="num_images=0"):
         generate_shapes_dataset(str(tmp_path), num_images=0, seed=0)
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"DETRKIT_DATASETS": "/a", "DETECTRON2_DATASETS": "/b"}, "/a/shapes"),
+        ({"DETECTRON2_DATASETS": "/b"}, "/b/shapes"),
+        ({"DETRKIT_DATASETS": "", "DETECTRON2_DATASETS": "/b"}, "/b/shapes"),
+        ({}, os.path.join(os.path.expanduser("~"), ".cache", "detrkit", "shapes")),
+    ],
+)
+def test_one_datasets_root_rule(monkeypatch, env, expected):
+    for variable in ("DETRKIT_DATASETS", "DETECTRON2_DATASETS"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    assert shapes_cache_root() == expected
+    assert datasets_root() == (os.path.dirname(expected) if env.get("DETECTRON2_DATASETS") else "datasets")

@@ -296,7 +296,7 @@ def test_evaluator_built_before_the_dataset_is_loaded_reads_the_id_mapping_at_ev
     register_coco_instances(name, {}, str(json_file), str(tmp_path))
 
     evaluator = COCOEvaluator(name, distributed=False)
-    assert MetadataCatalog.get(name).get("thing_dataset_id_to_contiguous_id") is None
+    assert "thing_dataset_id_to_contiguous_id" not in vars(MetadataCatalog.get(name))  # not read yet (lazy)
     dataset = DatasetCatalog.get(name)
     evaluator.reset()
     for record in dataset:  # perfect predictions: the ground truth with the loader's contiguous classes
