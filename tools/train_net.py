@@ -5,7 +5,8 @@
 
 The config provides ``model``, ``optimizer``, ``lr_multiplier``, ``dataloader.{train,test,evaluator}`` and
 ``train`` (see ``detrkit/config/configs/common/train.py``: output_dir, init_checkpoint, max_iter, amp,
-ddp, clip_grad, checkpointer, eval_period, log_period, model_ema, device, seed). ``--num-gpus N`` runs N
+ddp, clip_grad, fast_dev_run, checkpointer, eval_period, log_period, wandb, model_ema, device, seed: detrex's
+fields). detrex's own configs run here too when detectron2 and detrex are importable. ``--num-gpus N`` runs N
 processes (one per GPU, or N gloo processes on CPU). ``--resume`` continues from the last checkpoint in
 ``train.output_dir``; ``--eval-only`` evaluates ``train.init_checkpoint``.
 """
@@ -88,7 +89,6 @@ def do_train(args, cfg) -> None:
     trainer.register_hooks(
         [
             hooks.IterationTimer(),
-            hooks.IterationFeeder(),
             hooks.EMAHook(model_ema) if model_ema is not None else None,
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
@@ -133,10 +133,25 @@ def do_eval_only(cfg) -> dict | None:
     return do_test(cfg, model)
 
 
+def apply_fast_dev_run(cfg) -> None:
+    """``train.fast_dev_run.enabled`` (detrex's debugging switch): 20 iterations, evaluated at iteration 10
+    and at the end, a log line every iteration."""
+    if OmegaConf.select(cfg, "train.fast_dev_run.enabled", default=False):
+        cfg.train.max_iter = 20
+        cfg.train.eval_period = 10
+        cfg.train.log_period = 1
+
+
 def main(args) -> None:
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    apply_fast_dev_run(cfg)
     default_setup(cfg, args)
+    if OmegaConf.select(cfg, "train.wandb.enabled", default=False):
+        logger.warning(
+            "train.wandb.enabled is set, but detrkit's train_net.py does not log to Weights & Biases "
+            "(detrex's train_net.py does); metrics go to metrics.json and TensorBoard events"
+        )
     if args.eval_only:
         print(do_eval_only(cfg))
     else:

@@ -1,6 +1,7 @@
 """Training hooks with detectron2's names (``CallbackHook``, ``IterationTimer``, ``PeriodicWriter``,
-``PeriodicCheckpointer``, ``LRScheduler``, ``EvalHook``) plus ``EMAHook`` (model EMA) and
-``IterationFeeder`` (hands the current iteration to the modules that ask for it)."""
+``PeriodicCheckpointer``, ``LRScheduler``, ``EvalHook``) plus ``EMAHook`` (model EMA). A module that needs
+the training iteration reads it from the event storage (``detrkit.utils.events.current_training_iteration``
+)."""
 
 import datetime
 import logging
@@ -23,7 +24,6 @@ __all__ = [
     "CallbackHook",
     "EMAHook",
     "EvalHook",
-    "IterationFeeder",
     "IterationTimer",
     "LRScheduler",
     "PeriodicCheckpointer",
@@ -254,25 +254,3 @@ class EMAHook(HookBase):
 
     def after_step(self) -> None:
         self.model_ema.update()
-
-
-class IterationFeeder(HookBase):
-    """Before every step, calls ``set_training_iteration(iteration: int)`` on each submodule of the
-    trainer's model that defines it (found with ``model.modules()``, so also inside DistributedDataParallel
-    and any other wrapper), e.g. a matcher whose costs depend on training progress."""
-
-    def __init__(self):
-        self._receivers: list = []
-
-    def before_train(self) -> None:
-        self._receivers = [
-            m for m in self.trainer.model.modules() if callable(getattr(m, "set_training_iteration", None))
-        ]
-        names = sorted({type(m).__name__ for m in self._receivers})
-        logger.info(
-            f"IterationFeeder: {len(self._receivers)} modules receive the training iteration: {names}"
-        )
-
-    def before_step(self) -> None:
-        for module in self._receivers:
-            module.set_training_iteration(self.trainer.iter)

@@ -6,6 +6,7 @@ import datetime
 import json
 import logging
 import os
+import sys
 from collections import defaultdict
 from contextlib import contextmanager
 
@@ -18,6 +19,7 @@ __all__ = [
     "EventWriter",
     "JSONWriter",
     "TensorboardXWriter",
+    "current_training_iteration",
     "get_event_storage",
 ]
 
@@ -31,6 +33,20 @@ def get_event_storage() -> "EventStorage":
             "get_event_storage() has to be called inside a 'with EventStorage(...)' context!"
         )
     return _CURRENT_STORAGE_STACK[-1]
+
+
+def current_training_iteration() -> int | None:
+    """The iteration of the training step now running: the ``iter`` of the innermost active
+    ``EventStorage``, detrkit's or, when detectron2 is loaded (detrex's trainer), detectron2's; both trainers
+    set it before every step. None outside a trainer's storage."""
+    stacks = [_CURRENT_STORAGE_STACK]
+    detectron2_events = sys.modules.get("detectron2.utils.events")
+    if detectron2_events is not None:
+        stacks.append(getattr(detectron2_events, "_CURRENT_STORAGE_STACK", []))
+    for stack in stacks:
+        if stack:
+            return int(stack[-1].iter)
+    return None
 
 
 class EventStorage:

@@ -1,13 +1,10 @@
-"""ModelEMA/EMAHook against hand-computed averages; IterationFeeder reaching nested modules, also through
-DistributedDataParallel."""
+"""ModelEMA/EMAHook against hand-computed averages."""
 
 import itertools
 
 import pytest
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
 from detrkit.engine import ModelEMA, SimpleTrainer, hooks
 
@@ -66,45 +63,3 @@ def test_ema_apply_and_restore_and_state_dict_roundtrip():
     assert torch.all(restored.model.linear.weight == 7.0)
     with pytest.raises(ValueError, match="decay"):
         ModelEMA(model, decay=1.5)
-
-
-class IterationListener(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.received = []
-
-    def set_training_iteration(self, iteration: int) -> None:
-        self.received.append(iteration)
-
-
-class NestedModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-        self.head = nn.Sequential(nn.Identity(), nn.ModuleDict({"matcher": IterationListener()}))
-
-    def forward(self, x):
-        return {"loss": self.linear(x).pow(2).mean()}
-
-
-def run_with_feeder(model, start_iter, max_iter):
-    data = itertools.repeat(torch.ones(2, 2))
-    trainer = SimpleTrainer(model, data, torch.optim.SGD(model.parameters(), lr=0.1))
-    trainer.register_hooks([hooks.IterationFeeder()])
-    trainer.train(start_iter, max_iter)
-
-
-def test_iteration_feeder_reaches_nested_modules():
-    model = NestedModel()
-    run_with_feeder(model, 4, 7)
-    assert model.head[1]["matcher"].received == [4, 5, 6]
-
-
-def test_iteration_feeder_reaches_modules_inside_ddp(tmp_path):
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
-    try:
-        model = NestedModel()
-        run_with_feeder(DistributedDataParallel(model), 0, 3)
-    finally:
-        dist.destroy_process_group()
-    assert model.head[1]["matcher"].received == [0, 1, 2]

@@ -76,7 +76,6 @@ def test_uninterrupted_run_writes_checkpoints_metrics_and_evaluates(reference):
     assert evaluated == [3, 8]
     log = (reference / "log.txt").read_text()
     assert "iter: 7/8 (100.0%)" in log and "loss_l1" in log
-    assert "IterationFeeder: 1 modules receive the training iteration: ['ToyRegressor']" in log
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(reference, tmp_path):

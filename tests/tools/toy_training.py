@@ -13,7 +13,7 @@ from torch import nn
 
 from detrkit.evaluation import DatasetEvaluator
 from detrkit.utils import comm
-from detrkit.utils.events import get_event_storage
+from detrkit.utils.events import current_training_iteration, get_event_storage
 
 NUM_SAMPLES = 32
 IN_FEATURES, OUT_FEATURES = 4, 2
@@ -45,21 +45,18 @@ class ToyRegressor(nn.Module):
             self.linear.bias.zero_()
         self.kill_at_iter = kill_at_iter
         self.nan_at_iter = nan_at_iter
-        self.iteration: int | None = None
-
-    def set_training_iteration(self, iteration: int) -> None:
-        self.iteration = iteration
-        if self.kill_at_iter is not None and iteration == self.kill_at_iter:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def forward(self, batched_inputs: list[dict]):
+        iteration = current_training_iteration() if self.training else None
+        if self.kill_at_iter is not None and iteration == self.kill_at_iter:
+            os.kill(os.getpid(), signal.SIGKILL)
         device = self.linear.weight.device
         pred = self.linear(torch.stack([d["x"] for d in batched_inputs]).to(device))
         if not self.training:
             return [{"pred": p} for p in pred]
         residual = pred - torch.stack([d["y"] for d in batched_inputs]).to(device)
         losses = {"loss_l2": residual.pow(2).mean(), "loss_l1": 0.5 * residual.abs().mean()}
-        if self.nan_at_iter is not None and self.iteration == self.nan_at_iter:
+        if self.nan_at_iter is not None and iteration == self.nan_at_iter:
             losses["loss_l1"] = losses["loss_l1"] * float("nan")
         return losses
 

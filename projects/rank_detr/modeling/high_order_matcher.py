@@ -4,6 +4,7 @@ import torch
 
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy, box_iou
+from detrkit.utils.events import current_training_iteration
 
 __all__ = ["HighOrderMatcher"]
 
@@ -14,10 +15,9 @@ class HighOrderMatcher(HungarianMatcher):
         C = -p[c] * IoU(pred, gt)^alpha        (eq. 6, alpha = ``iou_order_alpha``)
 
     with ``p`` the predicted probability of the target's class (sigmoid; softmax for ``"ce_cost"``) and the
-    plain IoU. Before that iteration it is the standard cost. The trainer's
-    :class:`~detrkit.engine.hooks.IterationFeeder` hook calls :meth:`set_training_iteration` before every
-    step (with or without DistributedDataParallel); a matcher that was never told the iteration uses the
-    standard cost.
+    plain IoU. Before that iteration it is the standard cost. The iteration is the running step's, read from
+    the trainer's event storage (:func:`~detrkit.utils.events.current_training_iteration`: detrkit's and
+    detectron2's/detrex's trainers both keep one); matching outside a trainer's storage is an error.
 
     Args:
         cost_class, cost_bbox, cost_giou, cost_class_type, alpha, gamma: the standard cost (see
@@ -40,16 +40,17 @@ class HighOrderMatcher(HungarianMatcher):
         super().__init__(cost_class, cost_bbox, cost_giou, cost_class_type, alpha, gamma)
         self.iou_order_alpha = iou_order_alpha
         self.matcher_change_iter = matcher_change_iter
-        self.iteration = -1
 
-    def set_training_iteration(self, iteration: int) -> None:
-        """The current training iteration (called by the trainer hook)."""
-        self.iteration = int(iteration)
-
-    @property
     def high_order(self) -> bool:
-        """The high-order cost is in use."""
-        return self.iteration >= self.matcher_change_iter
+        """Whether the running training step uses the high-order cost."""
+        iteration = current_training_iteration()
+        if iteration is None:
+            raise RuntimeError(
+                "HighOrderMatcher needs the training iteration, read from the trainer's EventStorage "
+                "(detrkit's or detectron2's trainer); outside a trainer, match inside "
+                "`with detrkit.utils.events.EventStorage(iteration):`"
+            )
+        return iteration >= self.matcher_change_iter
 
     def cost_matrix(
         self,
@@ -59,7 +60,7 @@ class HighOrderMatcher(HungarianMatcher):
         tgt_boxes: torch.Tensor,
     ) -> torch.Tensor:
         """``(N, M)`` cost: the standard one before ``matcher_change_iter``, then eq. 6."""
-        if not self.high_order:
+        if not self.high_order():
             return super().cost_matrix(pred_logits, pred_boxes, tgt_labels, tgt_boxes)
         prob = pred_logits.softmax(-1) if self.cost_class_type == "ce_cost" else pred_logits.sigmoid()
         iou, _ = box_iou(box_cxcywh_to_xyxy(pred_boxes), box_cxcywh_to_xyxy(tgt_boxes))

@@ -8,6 +8,7 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.structures import Boxes, Instances
+from detrkit.utils.events import EventStorage
 from detrkit_projects.mix_and_match.modeling import (
     CSLASalienceDETRCriterion,
     FullRedundancyRemovalQuerySelector,
@@ -55,8 +56,9 @@ def test_shapes_config_trains_a_few_iterations():
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr)
     model.train()
     totals = []
-    for _ in range(3):
-        losses = model(shapes_batch())
+    for iteration in range(3):
+        with EventStorage(iteration):
+            losses = model(shapes_batch())
         assert set(losses) == set(model.criterion.weight_dict) and "loss_salience" in losses
         total = sum(losses.values())
         assert torch.isfinite(total)

@@ -9,6 +9,7 @@ import torch
 from detrkit.config import LazyConfig, instantiate
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
+from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import HighOrderMatcher, RankDETR, RankDINO
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "rank_detr" / "configs"
@@ -105,9 +106,10 @@ def test_trains_with_the_real_criterion_and_the_high_order_matcher(name, extra):
     model = instantiate(load(CONFIGS / name, TINY + extra).model)
     matchers = [m for m in model.modules() if isinstance(m, HighOrderMatcher)]
     assert len(matchers) == 1  # one matcher serves every layer, one-to-many and encoder proposals
-    matchers[0].set_training_iteration(matchers[0].matcher_change_iter)
     model.train()
-    losses = model(tiny_batch())
+    with EventStorage(matchers[0].matcher_change_iter):
+        assert matchers[0].high_order()
+        losses = model(tiny_batch())
     assert set(losses) == set(model.criterion.weight_dict)
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -127,8 +129,9 @@ def test_shapes_config_trains_two_iterations():
     model.train()
     batch = tiny_batch(size=128)  # 3 levels of 16x16, 8x8, 4x4 tokens: enough for 100 queries
     totals = []
-    for _ in range(2):
-        losses = model(batch)
+    for iteration in range(2):
+        with EventStorage(iteration):
+            losses = model(batch)
         assert set(losses) == set(model.criterion.weight_dict)
         total = sum(losses.values())
         assert torch.isfinite(total)

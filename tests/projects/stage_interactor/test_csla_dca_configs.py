@@ -13,6 +13,7 @@ from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
+from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import RankDINO
 from detrkit_projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
 from detrkit_projects.stage_interactor.modeling.dual_cross_attention import DCADINOTransformerDecoder
@@ -62,6 +63,16 @@ def test_with_helpers_reject_unknown_classes():
     cfg.model.transformer.decoder._target_ = DCADINOTransformerDecoder
     with pytest.raises(ValueError, match="no dual cross-attention version"):
         with_dca(cfg.model)
+
+
+def test_with_helpers_take_detrex_classes_by_name():
+    # detrex's classes, named as a saved config names them (detrex itself: tests/integration)
+    cfg = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
+    cfg.model.criterion._target_ = "projects.dino.modeling.dn_criterion.DINOCriterion"
+    cfg.model.transformer.decoder._target_ = "projects.dino.modeling.dino_transformer.DINOTransformerDecoder"
+    assert with_dca(with_csla(cfg.model)) is cfg.model
+    assert cfg.model.criterion._target_ is CSLADINOCriterion
+    assert cfg.model.transformer.decoder._target_ is DCADINOTransformerDecoder
 
 
 TINY = [
@@ -121,7 +132,8 @@ def test_trains_at_tiny_sizes(name, extra, flags):
     criterion.weight_dict = weight_dict_overrides(3, **flags)
     model = instantiate(cfg.model)
     model.train()
-    losses = model(tiny_batch())
+    with EventStorage(0):
+        losses = model(tiny_batch())
     assert set(losses) == set(model.criterion.weight_dict)
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -147,7 +159,8 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order():
     seen = {}
     model.criterion.register_forward_pre_hook(lambda module, args: seen.update(outputs=args[0]))
     model.train()
-    losses = model(tiny_batch(size=128))
+    with EventStorage(0):
+        losses = model(tiny_batch(size=128))
     assert all(torch.isfinite(v) for v in losses.values())
     ids = model.transformer.decoder.last_query_ids
     assert ids.shape[0] == 3 and not torch.equal(ids[1], ids[0])  # the queries were re-sorted

@@ -1,4 +1,5 @@
-# Training options read by tools/train_net.py (the same fields as detrex's common/train.py).
+# Training options read by tools/train_net.py: every field of detrex's common/train.py, with detrex's defaults
+# (except `device`, which falls back to the CPU), so that detrex's own tools/train_net.py runs these configs too.
 import torch
 
 train = dict(
@@ -23,12 +24,23 @@ train = dict(
             norm_type=2,
         ),
     ),
+    # a short debugging run: 20 iterations, evaluated at iteration 10 and at the end, a log line every one
+    fast_dev_run=dict(enabled=False),
     # a checkpoint every `period` iterations, keeping the last `max_to_keep`
     checkpointer=dict(period=5000, max_to_keep=100),
     # evaluate every `eval_period` iterations
     eval_period=5000,
     # print a console line every `log_period` iterations
     log_period=20,
+    # Weights & Biases logging (read by detrex's train_net.py; detrkit's warns that it does not log there)
+    wandb=dict(
+        enabled=False,
+        params=dict(
+            dir="./wandb_output",
+            project="detrex",
+            name="detrex_experiment",
+        ),
+    ),
     # exponential moving average of the weights
     model_ema=dict(
         enabled=False,

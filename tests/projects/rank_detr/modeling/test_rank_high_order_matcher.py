@@ -1,13 +1,13 @@
 """The high-order matcher: the standard cost before the switch, -p * IoU^4 after it, and the iteration
-from the trainer hook."""
+from the trainer's event storage (detrkit's trainer here; detectron2's in tests/integration)."""
 
-from types import SimpleNamespace
-
+import pytest
 import torch
 from torch import nn
 
-from detrkit.engine.hooks import IterationFeeder
+from detrkit.engine import SimpleTrainer
 from detrkit.modeling.matcher import HungarianMatcher
+from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import HighOrderMatcher
 
 COSTS = dict(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0)
@@ -34,13 +34,13 @@ def test_before_the_switch_it_is_the_hungarian_matcher():
     outputs, targets = _random_batch()
     reference = HungarianMatcher(**COSTS)(outputs, targets)
     matcher = HighOrderMatcher(**COSTS, matcher_change_iter=100)
-    assert _same(matcher(outputs, targets), reference)  # never told the iteration
-    matcher.set_training_iteration(99)
-    assert _same(matcher(outputs, targets), reference)
-    torch.testing.assert_close(
-        matcher.cost_matrix(
+    with EventStorage(99):
+        assert _same(matcher(outputs, targets), reference)
+        cost = matcher.cost_matrix(
             outputs["pred_logits"][0], outputs["pred_boxes"][0], targets[0]["labels"], targets[0]["boxes"]
-        ),
+        )
+    torch.testing.assert_close(
+        cost,
         HungarianMatcher(**COSTS).cost_matrix(
             outputs["pred_logits"][0], outputs["pred_boxes"][0], targets[0]["labels"], targets[0]["boxes"]
         ),
@@ -56,12 +56,13 @@ def test_after_the_switch_the_higher_iou_prediction_wins():
     }
     targets = [{"labels": torch.tensor([0]), "boxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]])}]
     matcher = HighOrderMatcher(**COSTS, matcher_change_iter=100)
-    assert matcher(outputs, targets)[0][0].tolist() == [0]
-    matcher.set_training_iteration(100)
-    assert matcher(outputs, targets)[0][0].tolist() == [1]
-    cost = matcher.cost_matrix(
-        outputs["pred_logits"][0], outputs["pred_boxes"][0], torch.tensor([0]), targets[0]["boxes"]
-    )
+    with EventStorage(99):
+        assert matcher(outputs, targets)[0][0].tolist() == [0]
+    with EventStorage(100):
+        assert matcher(outputs, targets)[0][0].tolist() == [1]
+        cost = matcher.cost_matrix(
+            outputs["pred_logits"][0], outputs["pred_boxes"][0], torch.tensor([0]), targets[0]["boxes"]
+        )
     torch.testing.assert_close(cost, torch.tensor([[-0.9 * 0.5**4], [-0.5 * 0.9**4]]))
 
 
@@ -69,17 +70,33 @@ def math_logit(p: float) -> float:
     return float(torch.logit(torch.tensor(p, dtype=torch.float64)))
 
 
-def test_the_trainer_hook_feeds_the_iteration_through_a_wrapper():
-    matcher = HighOrderMatcher(**COSTS, matcher_change_iter=67500)
-    wrapped = nn.Module()  # stands for DistributedDataParallel: the matcher sits deeper in the module tree
-    wrapped.module = nn.Module()
-    wrapped.module.criterion = nn.Module()
-    wrapped.module.criterion.matcher = matcher
-    hook = IterationFeeder()
-    hook.trainer = SimpleNamespace(model=wrapped, iter=67499)
-    hook.before_train()
-    hook.before_step()
-    assert matcher.iteration == 67499 and not matcher.high_order
-    hook.trainer.iter = 67500
-    hook.before_step()
-    assert matcher.high_order
+def test_matching_outside_a_trainer_is_an_error():
+    outputs, targets = _random_batch()
+    with pytest.raises(RuntimeError, match="HighOrderMatcher needs the training iteration"):
+        HighOrderMatcher(**COSTS)(outputs, targets)
+
+
+class _MatchingModel(nn.Module):
+    """Matches a fixed batch every step and records whether the matcher used the high-order cost; its loss
+    is a dummy (the matcher is what is under test)."""
+
+    def __init__(self, matcher: HighOrderMatcher):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.criterion = nn.Module()
+        self.criterion.matcher = matcher
+        self.high_order_per_step: list[bool] = []
+
+    def forward(self, batch):
+        outputs, targets = _random_batch()
+        self.criterion.matcher(outputs, targets)
+        self.high_order_per_step.append(self.criterion.matcher.high_order())
+        return {"loss": self.weight**2}
+
+
+def test_the_trainer_step_switches_the_cost_at_matcher_change_iter():
+    model = _MatchingModel(HighOrderMatcher(**COSTS, matcher_change_iter=3))
+    loader = iter(lambda: [None], object())
+    trainer = SimpleTrainer(model, loader, torch.optim.SGD(model.parameters(), lr=0.1))
+    trainer.train(0, 5)
+    assert model.high_order_per_step == [False, False, False, True, True]
