@@ -53,7 +53,8 @@ MsDeformAttnSizes check_ms_deform_attn_inputs(
   check_size(attn_weight, 3, sizes.levels, "attn_weight", "levels");
   check_size(attn_weight, 4, sizes.points, "attn_weight", "points");
 
-  TORCH_CHECK(value.is_floating_point(), "ms_deform_attn: value must be floating point, got ", value.scalar_type());
+  TORCH_CHECK(value.scalar_type() == at::kFloat || value.scalar_type() == at::kDouble,
+              "ms_deform_attn: value must be float32 or float64, got ", value.scalar_type());
   TORCH_CHECK(sampling_loc.scalar_type() == value.scalar_type() && attn_weight.scalar_type() == value.scalar_type(),
               "ms_deform_attn: value, sampling_loc and attn_weight must share one dtype, got ", value.scalar_type(),
               ", ", sampling_loc.scalar_type(), " and ", attn_weight.scalar_type());
@@ -65,21 +66,37 @@ MsDeformAttnSizes check_ms_deform_attn_inputs(
                 value.device(), ", got one on ", t->device());
   }
 
-  // The levels must tile the token axis exactly: level l covers [start_l, start_l + height_l * width_l).
+  // The levels must tile the token axis exactly: level l covers [start_l, start_l + height_l * width_l). Each
+  // level is checked against the tokens left before its area is added, so no product or sum can overflow (an
+  // overflowed area would let a level pass with fewer tokens than the kernel reads).
   const at::Tensor shapes = spatial_shapes.to(at::kCPU).contiguous();
   const at::Tensor starts = level_start_index.to(at::kCPU).contiguous();
   const int64_t* shape = shapes.data_ptr<int64_t>();
   const int64_t* start = starts.data_ptr<int64_t>();
   int64_t expected_start = 0;
   for (int64_t l = 0; l < sizes.levels; ++l) {
-    TORCH_CHECK(shape[2 * l] > 0 && shape[2 * l + 1] > 0, "ms_deform_attn: spatial_shapes[", l,
-                "] must be positive, got (", shape[2 * l], ", ", shape[2 * l + 1], ")");
+    const int64_t height = shape[2 * l];
+    const int64_t width = shape[2 * l + 1];
+    TORCH_CHECK(height > 0 && width > 0, "ms_deform_attn: spatial_shapes[", l, "] must be positive, got (",
+                height, ", ", width, ")");
     TORCH_CHECK(start[l] == expected_start, "ms_deform_attn: level_start_index[", l, "] must be ",
                 expected_start, " (the sum of the earlier levels' height * width), got ", start[l]);
-    expected_start += shape[2 * l] * shape[2 * l + 1];
+    int64_t area = 0;
+    TORCH_CHECK(!__builtin_mul_overflow(height, width, &area) && area <= sizes.tokens - expected_start,
+                "ms_deform_attn: spatial_shapes[", l, "] = (", height, ", ", width, ") holds more tokens than the ",
+                sizes.tokens - expected_start, " of value (", sizes.tokens, " tokens) left from level_start_index[",
+                l, "] = ", expected_start);
+    expected_start += area;
   }
   TORCH_CHECK(expected_start == sizes.tokens, "ms_deform_attn: the levels hold ", expected_start,
               " tokens (sum of height * width over spatial_shapes) but value has ", sizes.tokens);
+  // The output (batch, queries, heads * channels) combines sizes of different tensors: its element count must
+  // be representable.
+  int64_t items = 0, output_numel = 0;
+  TORCH_CHECK(!__builtin_mul_overflow(sizes.batch * sizes.queries, sizes.heads, &items) &&
+                  !__builtin_mul_overflow(items, sizes.channels, &output_numel),
+              "ms_deform_attn: the output (batch, queries, heads * channels) = (", sizes.batch, ", ", sizes.queries,
+              ", ", sizes.heads, " * ", sizes.channels, ") has more elements than int64 can count");
   return sizes;
 }
 

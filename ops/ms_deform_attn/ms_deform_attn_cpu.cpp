@@ -104,6 +104,7 @@ at::Tensor ms_deform_attn_forward_cpu(
       check_ms_deform_attn_inputs(value, spatial_shapes, level_start_index, sampling_loc, attn_weight, im2col_step);
   const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
   at::Tensor output = at::empty({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
+  if (output.numel() == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_forward_cpu", [&] {
     const ForwardArgs<scalar_t> args{in.pointers<scalar_t>(sizes), output.data_ptr<scalar_t>()};
     parallel_run<ForwardItems>(sizes.batch * sizes.queries * sizes.heads, kForwardGrain, args);
@@ -127,6 +128,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cpu(
   at::Tensor grad_value = at::zeros_like(in.value);
   at::Tensor grad_loc = at::zeros_like(in.loc);
   at::Tensor grad_attn = at::zeros_like(in.attn);
+  // Without samples (no levels or no points) every gradient is zero; (batch, heads) pairs need not be visited.
+  if (grad_attn.numel() == 0) return {grad_value, grad_loc, grad_attn};
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward_cpu", [&] {
     const BackwardArgs<scalar_t> args{
         in.pointers<scalar_t>(sizes),

@@ -164,8 +164,29 @@ def test_half_precision_inputs_are_computed_in_float32():
             lambda a: a.update(level_start_index=a["level_start_index"] + 1),
             r"level_start_index\[0\] must be 0",
         ),
-        (lambda a: a.update(spatial_shapes=a["spatial_shapes"] * 2), r"level_start_index\[1\] must be 120"),
-        (lambda a: a["spatial_shapes"][1].mul_(2), "levels hold 66 tokens .* but value has 39"),
+        (
+            lambda a: a.update(spatial_shapes=a["spatial_shapes"] * 2),
+            r"spatial_shapes\[0\] = \(10, 12\) holds more tokens than the 39 of value",
+        ),
+        (
+            lambda a: a["spatial_shapes"][1].mul_(2),
+            r"spatial_shapes\[1\] = \(6, 6\) holds more tokens than the 9 .* level_start_index\[1\] = 30",
+        ),
+        (lambda a: a["spatial_shapes"][1].sub_(1), "levels hold 34 tokens .* but value has 39"),
+        (
+            lambda a: a.update(level_start_index=a["level_start_index"] * 2),
+            r"level_start_index\[1\] must be 30",
+        ),
+        (lambda a: a["spatial_shapes"][0].neg_(), r"spatial_shapes\[0\] must be positive, got \(-5, -6\)"),
+        # H * W = 2**64 wraps to 0 in int64: the old check let the levels pass as 0 + 4 tokens.
+        (
+            lambda a: a.update(
+                value=a["value"][:, :4],
+                spatial_shapes=torch.tensor([[2**32, 2**32], [2, 2]]),
+                level_start_index=torch.tensor([0, 0]),
+            ),
+            r"spatial_shapes\[0\] = \(4294967296, 4294967296\) holds more tokens than the 4 of value",
+        ),
         (lambda a: a.update(sampling_loc=a["sampling_loc"].double()), "must share one dtype"),
         (
             lambda a: a.update(attn_weight=a["attn_weight"][..., :1]),
@@ -176,7 +197,7 @@ def test_half_precision_inputs_are_computed_in_float32():
             r"sampling_loc.size\(2\) must equal heads",
         ),
         (lambda a: a.update(im2col_step=0), "im2col_step must be positive"),
-        (lambda a: a.update(value=a["value"].long()), "value must be floating point"),
+        (lambda a: a.update(value=a["value"].long()), "value must be float32 or float64"),
     ],
 )
 def test_bad_arguments_are_named(mutate, message):
