@@ -39,13 +39,13 @@ def extension():
         f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', 'auto')})"
     )
     sources += sorted(glob.glob("ops/**/*.cu", recursive=True))
-    # --fmad=false keeps a * b + c as two rounded operations, as on the CPU, so that both kernels compute the
-    # same numbers (NMS decisions in particular must not change with the device).
-    nvcc_flags = ["-O3", "--fmad=false"]
+    # No --fmad=false: only the NMS IoU must round like the CPU's (it does so itself, ops/nms/nms.h); the other
+    # kernels may fuse multiply-adds. DETRKIT_WITH_CUDA makes detrkit._C report its CUDA kernels (bindings.cpp).
+    nvcc_flags = ["-O3"]
     return CUDAExtension(
         "detrkit._C",
         sources,
-        extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags},
+        extra_compile_args={"cxx": [*cxx_flags, "-DDETRKIT_WITH_CUDA"], "nvcc": nvcc_flags},
         extra_link_args=link_flags,
     )
 

@@ -73,9 +73,10 @@ at::Tensor ms_deform_attn_forward_cuda(
       check_ms_deform_attn_inputs(value, spatial_shapes, level_start_index, sampling_loc, attn_weight, im2col_step);
   const c10::cuda::CUDAGuard device_guard(value.device());
   const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
-  at::Tensor output = at::zeros({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
+  // Every element is written: each warp writes the whole row of its item.
+  at::Tensor output = at::empty({sizes.batch, sizes.queries, sizes.heads * sizes.channels}, value.options());
+  if (output.numel() == 0) return output;
   const int64_t items = sizes.batch * sizes.queries * sizes.heads;
-  if (items == 0) return output;
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_forward_cuda", [&] {
     const size_t shared_bytes = sizeof(scalar_t) * kWarpsPerBlock * sizes.channels;
@@ -103,11 +104,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ms_deform_attn_backward_cuda(
   const c10::cuda::CUDAGuard device_guard(value.device());
   const ContiguousInputs in(value, spatial_shapes, level_start_index, sampling_loc, attn_weight);
   const at::Tensor grad_out = grad_output.contiguous();
+  // Zeros: the kernel adds into all three (atomically into grad_value, which all queries share).
   at::Tensor grad_value = at::zeros_like(in.value);
   at::Tensor grad_loc = at::zeros_like(in.loc);
   at::Tensor grad_attn = at::zeros_like(in.attn);
+  // Without samples (no levels or no points) every gradient is zero.
+  if (grad_attn.numel() == 0) return {grad_value, grad_loc, grad_attn};
   const int64_t items = sizes.batch * sizes.queries * sizes.heads;
-  if (items == 0) return {grad_value, grad_loc, grad_attn};
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(value.scalar_type(), "ms_deform_attn_backward_cuda", [&] {
     const MsDeformAttnGrads<scalar_t> grads{grad_out.data_ptr<scalar_t>(), grad_value.data_ptr<scalar_t>(),
