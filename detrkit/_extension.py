@@ -3,21 +3,29 @@
 import functools
 import warnings
 
-import torch
+import torch  # noqa: F401  (loads the libraries detrkit._C links against)
 
 try:
-    from detrkit import _C  # noqa: F401  (loading the library registers torch.ops.detrkit.*)
+    from detrkit import _C  # loading the library registers torch.ops.detrkit.*
 
     _LOAD_ERROR = None
+    _KERNEL_DEVICES = frozenset(_C.kernel_devices)
 except ImportError as error:  # the extension was not built: the pure-PyTorch references take over
     _LOAD_ERROR = error
+    _KERNEL_DEVICES = frozenset()
+
+if _LOAD_ERROR is None:
+    # Fake kernels and autograd of the ops, for torch.compile / torch.export and for backward.
+    from detrkit import _ops  # noqa: F401
 
 
 def has_kernel(op: str, device_type: str) -> bool:
-    """Whether ``torch.ops.detrkit.<op>`` has a compiled kernel for ``device_type`` ("cpu", "cuda", ...)."""
-    if _LOAD_ERROR is not None:
-        return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"detrkit::{op}", device_type.upper())
+    """Whether ``torch.ops.detrkit.<op>`` has a compiled kernel for ``device_type`` ("cpu", "cuda", ...).
+
+    Every op of ``detrkit._C`` is built for the same devices, which the extension reports itself
+    (``detrkit._C.kernel_devices``); ``op`` names which one the caller needs.
+    """
+    return device_type in _KERNEL_DEVICES
 
 
 def ops_info() -> dict:

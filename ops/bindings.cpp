@@ -13,8 +13,22 @@ TORCH_LIBRARY(detrkit, m) {
   m.def("batched_nms(Tensor boxes, Tensor scores, Tensor groups, float iou_threshold) -> Tensor");
 }
 
-// `import detrkit._C` loads this library, which runs the registrations above; the module itself is empty.
+// `import detrkit._C` loads this library, which runs the registrations above. The module holds one attribute,
+// `kernel_devices`: the device types every op has a kernel for in this build ("cpu", and "cuda" when setup.py
+// compiled the CUDA kernels and defined DETRKIT_WITH_CUDA).
 extern "C" PyObject* PyInit__C(void) {
   static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "detrkit compiled operators", -1, nullptr};
-  return PyModule_Create(&module);
+  PyObject* m = PyModule_Create(&module);
+  if (m == nullptr) return nullptr;
+#ifdef DETRKIT_WITH_CUDA
+  PyObject* devices = Py_BuildValue("(ss)", "cpu", "cuda");
+#else
+  PyObject* devices = Py_BuildValue("(s)", "cpu");
+#endif
+  if (devices == nullptr || PyModule_AddObject(m, "kernel_devices", devices) < 0) {
+    Py_XDECREF(devices);
+    Py_DECREF(m);
+    return nullptr;
+  }
+  return m;
 }

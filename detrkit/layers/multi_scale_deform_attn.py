@@ -2,8 +2,9 @@
 
 Three layers of the same operator:
 - :func:`multi_scale_deformable_attn_pytorch`: the pure-PyTorch reference (``F.grid_sample`` per level).
-- :func:`multi_scale_deformable_attn`: the compiled kernel (``torch.ops.detrkit.ms_deform_attn_*``) with
-  autograd, or the reference, with one warning, on a device without a compiled kernel.
+- :func:`multi_scale_deformable_attn`: the compiled op ``torch.ops.detrkit.ms_deform_attn_forward`` (its
+  autograd, fake kernel for ``torch.compile``/``torch.export`` and backward op are registered on the op,
+  :mod:`detrkit._ops`), or the reference, with one warning, on a device without a compiled kernel.
 - :class:`MultiScaleDeformableAttention`: the detrex module (same constructor, forward keywords, parameter
   names and initialisation), so detrex configs and checkpoints use it unchanged.
 
@@ -17,7 +18,6 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from detrkit._extension import has_kernel, warn_reference_fallback
 
@@ -68,33 +68,6 @@ def multi_scale_deformable_attn_pytorch(
     return output.view(bs, num_heads * dim, num_queries).transpose(1, 2).contiguous()
 
 
-class _MultiScaleDeformableAttnFunction(torch.autograd.Function):
-    """Autograd around the compiled forward and backward kernels (same dtype for all float inputs)."""
-
-    @staticmethod
-    def forward(ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights, step):
-        ctx.im2col_step = step
-        ctx.save_for_backward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
-        return torch.ops.detrkit.ms_deform_attn_forward(
-            value, spatial_shapes, level_start_index, sampling_locations, attention_weights, step
-        )
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        value, spatial_shapes, level_start_index, sampling_locations, attention_weights = ctx.saved_tensors
-        grad_value, grad_locations, grad_weights = torch.ops.detrkit.ms_deform_attn_backward(
-            value,
-            spatial_shapes,
-            level_start_index,
-            sampling_locations,
-            attention_weights,
-            grad_output.contiguous(),
-            ctx.im2col_step,
-        )
-        return grad_value, None, None, grad_locations, grad_weights, None
-
-
 def multi_scale_deformable_attn(
     value: torch.Tensor,
     value_spatial_shapes: torch.Tensor,
@@ -129,7 +102,7 @@ def multi_scale_deformable_attn(
     )
     if compute_dtype in (torch.float16, torch.bfloat16):
         compute_dtype = torch.float32
-    args = (
+    output = torch.ops.detrkit.ms_deform_attn_forward(
         value.to(compute_dtype),
         value_spatial_shapes,
         value_level_start_index,
@@ -137,13 +110,22 @@ def multi_scale_deformable_attn(
         attention_weights.to(compute_dtype),
         im2col_step,
     )
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (args[0], args[3], args[4])):
-        output = _MultiScaleDeformableAttnFunction.apply(*args)
-    else:
-        # Inference calls the op itself: nothing is saved for backward, and traces (flop counting, export)
-        # see `detrkit::ms_deform_attn_forward` rather than an opaque Python autograd node.
-        output = torch.ops.detrkit.ms_deform_attn_forward(*args)
     return output.to(value.dtype)
+
+
+def _check_spatial_shapes(spatial_shapes: torch.Tensor, num_values: int) -> None:
+    """Raises ValueError unless the levels ``(H_l, W_l)`` are positive and hold ``num_values`` tokens in all
+    (summed with Python integers: no int64 product can overflow past the check)."""
+    if spatial_shapes.dim() != 2 or spatial_shapes.shape[1] != 2:
+        raise ValueError(f"spatial_shapes must have shape (levels, 2), got {tuple(spatial_shapes.shape)}")
+    shapes = spatial_shapes.tolist()
+    if any(h <= 0 or w <= 0 for h, w in shapes):
+        raise ValueError(f"spatial_shapes must be positive, got {shapes}")
+    num_tokens = sum(h * w for h, w in shapes)
+    if num_tokens != num_values:
+        raise ValueError(
+            f"spatial_shapes {shapes} cover {num_tokens} tokens (sum of H*W) but value has {num_values}"
+        )
 
 
 class MultiScaleDeformableAttention(nn.Module):
@@ -250,11 +232,10 @@ class MultiScaleDeformableAttention(nn.Module):
             value = value.transpose(0, 1)
         bs, num_queries, _ = query.shape
         _, num_values, _ = value.shape
-        num_tokens = int((spatial_shapes[:, 0] * spatial_shapes[:, 1]).sum())
-        if num_tokens != num_values:
-            raise ValueError(
-                f"spatial_shapes cover {num_tokens} tokens (sum of H*W) but value has {num_values}"
-            )
+        if not torch.compiler.is_compiling():
+            # Eager only: reading the shapes' values would break a compiled graph, where the op's kernel
+            # checks them.
+            _check_spatial_shapes(spatial_shapes, num_values)
 
         value = self.value_proj(value)
         if key_padding_mask is not None:
