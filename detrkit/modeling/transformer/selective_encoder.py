@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from detrkit.layers.attention import MultiheadAttention
 from detrkit.layers.ffn import FFN
@@ -232,6 +233,8 @@ class SelectiveTokenEncoder(TransformerLayerSequence):
             num_object_tokens: see :class:`SelectiveEncoderLayer`.
         num_layers: layers. Default 6.
         post_norm: one more LayerNorm on the whole output. Default False.
+        use_checkpoint: recompute each layer in the backward pass (activation checkpointing) to save memory
+            while training (detrex's encoder keyword). Default False.
     """
 
     def __init__(
@@ -245,6 +248,7 @@ class SelectiveTokenEncoder(TransformerLayerSequence):
         post_norm: bool = False,
         num_feature_levels: int = 4,
         num_object_tokens: int = 300,
+        use_checkpoint: bool = False,
     ):
         super().__init__(
             SelectiveEncoderLayer(
@@ -260,6 +264,7 @@ class SelectiveTokenEncoder(TransformerLayerSequence):
         )
         self.embed_dim = embed_dim
         self.post_norm_layer = nn.LayerNorm(embed_dim) if post_norm else None
+        self.use_checkpoint = use_checkpoint
         self.class_heads: nn.ModuleList | None = None
 
     def forward(
@@ -312,7 +317,7 @@ class SelectiveTokenEncoder(TransformerLayerSequence):
         ):
             selected = gather_tokens(output, indices)
             object_scores = class_head(selected).max(-1)[0] * torch.gather(token_selection.scores, 1, indices)
-            updated = layer(
+            layer_args = (
                 selected,
                 gather_tokens(query_pos, indices),
                 original,
@@ -322,6 +327,10 @@ class SelectiveTokenEncoder(TransformerLayerSequence):
                 level_start_index,
                 object_scores,
             )
+            if self.use_checkpoint and self.training:
+                updated = checkpoint(layer, *layer_args, use_reentrant=False)
+            else:
+                updated = layer(*layer_args)
             writes = (
                 torch.arange(indices.shape[1], device=indices.device) < token_selection.num_updated[:, None]
             )

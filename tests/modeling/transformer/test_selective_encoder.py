@@ -106,6 +106,42 @@ def test_only_selected_tokens_change_and_the_rest_are_bit_identical():
     assert not changed[1][mask[1]].any()
 
 
+def test_use_checkpoint_recomputes_the_layers_with_the_same_outputs_and_gradients():
+    mask, refs = padded_batch()
+    torch.manual_seed(1)
+    query, pos, scores = torch.randn(2, 30, 16), torch.randn(2, 30, 16), torch.randn(2, 30)
+    selection = CascadeTokenSelector(0.5, (1.0, 0.6, 0.2))(scores, mask)
+    results = []
+    for use_checkpoint in (False, True):
+        encoder = tiny_encoder().train()
+        encoder.use_checkpoint = use_checkpoint
+        calls = []
+        for layer in encoder.layers:
+            layer.register_forward_pre_hook(lambda *_: calls.append(1))
+        x = query.clone().requires_grad_()
+        out = encoder(
+            x,
+            None,
+            None,
+            query_pos=pos,
+            query_key_padding_mask=mask,
+            token_selection=selection,
+            reference_points=refs,
+            spatial_shapes=SHAPES,
+            level_start_index=LEVEL_START,
+        )
+        out.pow(2).sum().backward()
+        grads = {name: p.grad for name, p in encoder.named_parameters() if p.grad is not None}
+        results.append((out.detach(), x.grad, grads, len(calls)))
+    (out, x_grad, grads, calls), (out_ckpt, x_grad_ckpt, grads_ckpt, calls_ckpt) = results
+    assert calls == 3 and calls_ckpt == 6  # each layer runs again in the backward pass
+    torch.testing.assert_close(out_ckpt, out, rtol=0, atol=0)
+    torch.testing.assert_close(x_grad_ckpt, x_grad)
+    assert grads_ckpt.keys() == grads.keys() and len(grads) > 0
+    for name, g in grads.items():
+        torch.testing.assert_close(grads_ckpt[name], g)
+
+
 def test_each_layer_updates_its_cascade_share():
     mask, refs = padded_batch()
     encoder = tiny_encoder()
