@@ -48,7 +48,8 @@ test: setup lint
 	$(PY) -m pytest
 
 # The demo: trains DINO on the synthetic shapes dataset (generated on first use) on CPU, evaluates it on
-# shapes_val (COCO table), and writes output/demo/predictions.png (ground truth vs predictions).
+# shapes_val (COCO table), and writes output/demo/metrics.png (training curves, drawn by train_net.py at the
+# end of training) and output/demo/predictions.png (ground truth vs predictions).
 demo: setup
 	$(PY) tools/train_net.py --config-file $(DEMO_CONFIG)
 	$(PY) tools/visualize.py --config-file $(DEMO_CONFIG) --checkpoint output/demo/model_final.pth \

@@ -30,6 +30,7 @@ from detrkit.engine import (
 )
 from detrkit.evaluation import inference_on_dataset, print_csv_format
 from detrkit.utils import comm
+from detrkit.utils.metrics_plot import write_metrics_plot
 
 logger = logging.getLogger("detrkit")
 
@@ -111,6 +112,8 @@ def do_train(args, cfg) -> None:
     else:
         start_iter = 0
     trainer.train(start_iter, cfg.train.max_iter)
+    if comm.is_main_process():
+        logger.info(f"Training curves: {write_metrics_plot(cfg.train.output_dir)}")
 
 
 def do_eval_only(cfg) -> dict | None:
