@@ -57,22 +57,30 @@ def check_image_size(dataset_dict: dict, image: torch.Tensor) -> None:
 
 
 class _CountedLog:
-    """Counts a recurring event and logs the running total when it reaches 1, 10, 100, ... events."""
+    """Counts a recurring event among the boxes a mapper sees and logs one summary line when the running
+    total reaches 1, 10, 100, ... events (a handful of lines per process over a whole training run), with
+    the share of boxes it concerns."""
 
     def __init__(self, level: int, what: str):
         self.level = level
         self.what = what
         self.total = 0
+        self.boxes = 0
         self._next_report = 1
 
-    def add(self, count: int, file_name: str) -> None:
+    def add(self, count: int, num_boxes: int, file_name: str) -> None:
+        """Records ``count`` events among ``num_boxes`` boxes of ``file_name``."""
         self.total += count
+        self.boxes += num_boxes
         if count and self.total >= self._next_report:
-            logger.log(
-                self.level, f"DetrDatasetMapper: {self.total} {self.what} so far (latest in {file_name})"
-            )
             while self._next_report <= self.total:
                 self._next_report *= 10
+            logger.log(
+                self.level,
+                f"DetrDatasetMapper: {self.total} {self.what} so far (latest in {file_name}): "
+                f"{100 * self.total / self.boxes:.1f}% of the {self.boxes} boxes this process mapped; "
+                f"next summary at {self._next_report}",
+            )
 
 
 class DetrDatasetMapper:
@@ -145,7 +153,7 @@ class DetrDatasetMapper:
         height, width = image_size
         limits = torch.tensor([width, height, width, height], dtype=torch.float32)
         clipped = torch.minimum(xyxy.clamp(min=0), limits)
-        self._clipped.add(int((clipped != xyxy).any(dim=1).sum()), file_name)
+        self._clipped.add(int((clipped != xyxy).any(dim=1).sum()), len(xyxy), file_name)
         classes = torch.tensor([int(ann["category_id"]) for ann in annotations], dtype=torch.int64)
         boxes = tv_tensors.BoundingBoxes(clipped, format="XYXY", canvas_size=(height, width))
         return boxes, classes
@@ -156,5 +164,5 @@ class DetrDatasetMapper:
         gt_boxes = Boxes(boxes.as_subclass(torch.Tensor).clone())
         gt_boxes.clip((height, width))
         keep = gt_boxes.nonempty(threshold=_MIN_BOX_SIDE)
-        self._dropped.add(int((~keep).sum()), file_name)
+        self._dropped.add(int((~keep).sum()), len(keep), file_name)
         return Instances((height, width), gt_boxes=gt_boxes[keep], gt_classes=classes[keep])

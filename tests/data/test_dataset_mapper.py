@@ -142,3 +142,20 @@ def test_bad_mapper_arguments():
         DetrDatasetMapper([], None, mask_on=True)
     with pytest.raises(ValueError, match="img_format must be 'RGB' or 'BGR', got 'L'"):
         DetrDatasetMapper([], None, img_format="L")
+
+
+def test_dropped_boxes_are_summarised_at_powers_of_ten(image_file, caplog):
+    path, _ = image_file
+    mapper = DetrDatasetMapper([], None)
+    # per image: one box inside, one entirely outside (clipped to empty, dropped)
+    anns = [_ann([1, 1, 5, 5]), _ann([100, 100, 5, 5])]
+    with caplog.at_level(logging.INFO, logger="detrkit.data.dataset_mapper"):
+        for _ in range(12):
+            mapper(_dict(path, anns))
+    dropped = [r.getMessage() for r in caplog.records if "were dropped" in r.getMessage()]
+    # 12 dropped boxes: summaries at the 1st and the 10th only, with the share of the boxes mapped
+    assert len(dropped) == 2
+    assert "1 boxes empty after augmentation/clipping were dropped so far" in dropped[0]
+    assert "50.0% of the 2 boxes this process mapped; next summary at 10" in dropped[0]
+    assert "10 boxes empty after augmentation/clipping were dropped so far" in dropped[1]
+    assert "50.0% of the 20 boxes this process mapped; next summary at 100" in dropped[1]
