@@ -4,6 +4,7 @@ detrex's constructor and outputs (two-stage with box refinement)."""
 import torch
 from torch import nn
 
+from detrkit.modeling.criterion import HybridMatchingCriterion
 from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
 from detrkit.modeling.transformer.hybrid import hybrid_attn_mask
 from detrkit.structures.instances import Instances
@@ -30,6 +31,9 @@ class HDeformableDETR(TwoStageDETR):
         with_box_refine, as_two_stage: must be True (detrex's two-stage needs box refinement).
         mixed_selection: content queries are the learned ``query_embedding``, positions from the selected
             proposals; must match the transformer's ``mixed_selection``.
+        k_one2many, lambda_one2many: detrex's keywords for the one-to-many loss (GT repeats and loss factor).
+            detrkit states them on a :class:`HybridMatchingCriterion`; given here (as detrex's configs do,
+            with a plain criterion), they wrap ``criterion`` in one. None: not given.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class HDeformableDETR(TwoStageDETR):
         select_box_nums_for_evaluation: int = 100,
         device: str | torch.device | None = None,
         mixed_selection: bool = True,
+        k_one2many: int | None = None,
+        lambda_one2many: float | None = None,
     ):
         if not (with_box_refine and as_two_stage):
             raise ValueError(
@@ -61,6 +67,17 @@ class HDeformableDETR(TwoStageDETR):
             raise ValueError(
                 f"HDeformableDETR: mixed_selection={mixed_selection} but the transformer has "
                 f"mixed_selection={transformer.mixed_selection}"
+            )
+        if k_one2many is not None or lambda_one2many is not None:
+            if isinstance(criterion, HybridMatchingCriterion):
+                raise ValueError(
+                    "HDeformableDETR: k_one2many/lambda_one2many are given both to the model and on its "
+                    "HybridMatchingCriterion; state them once"
+                )
+            criterion = HybridMatchingCriterion(
+                criterion,
+                k_one2many=6 if k_one2many is None else k_one2many,
+                lambda_one2many=1.0 if lambda_one2many is None else lambda_one2many,
             )
         super().__init__(
             backbone=backbone,

@@ -11,6 +11,9 @@ from tiny_detectors import (
     tiny_h_deformable_detr,
 )
 
+from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion
+from detrkit.modeling.matcher import HungarianMatcher
+
 NUM_TOKENS = 16 * 16 + 8 * 8  # the 64x64 batch at strides 4 and 8
 
 
@@ -84,3 +87,30 @@ def test_unsupported_configurations_are_rejected():
         tiny_h_deformable_detr(with_box_refine=False)
     with pytest.raises(ValueError, match="mixed_selection=False but the transformer"):
         tiny_h_deformable_detr(mixed_selection=False)
+
+
+def _two_stage_criterion():
+    weights = {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}
+    return TwoStageCriterion(NUM_CLASSES, HungarianMatcher(2.0, 5.0, 2.0), weights)
+
+
+def test_detrex_one2many_keywords_wrap_the_criterion_as_an_explicit_hybrid_criterion_does():
+    # detrex's configs give k_one2many / lambda_one2many to the model, with a plain criterion
+    detrex_style = tiny_h_deformable_detr(criterion=_two_stage_criterion(), k_one2many=3, lambda_one2many=0.5)
+    explicit = tiny_h_deformable_detr(
+        criterion=HybridMatchingCriterion(_two_stage_criterion(), k_one2many=3, lambda_one2many=0.5)
+    )
+    assert isinstance(detrex_style.criterion, HybridMatchingCriterion)
+    assert (detrex_style.criterion.k_one2many, detrex_style.criterion.lambda_one2many) == (3, 0.5)
+    batch = hand_made_batch()
+    torch.manual_seed(1)
+    expected = explicit.train()(batch)
+    torch.manual_seed(1)
+    losses = detrex_style.train()(batch)
+    assert losses.keys() == expected.keys() and "loss_class_one2many" in losses
+    for key, value in expected.items():
+        torch.testing.assert_close(losses[key], value, msg=key)
+    with pytest.raises(ValueError, match="state them once"):
+        tiny_h_deformable_detr(
+            criterion=HybridMatchingCriterion(_two_stage_criterion()), k_one2many=3, lambda_one2many=0.5
+        )
