@@ -123,10 +123,41 @@ def _name_targets(obj: Any) -> None:
             _name_targets(value)
 
 
+#: the Python objects a config YAML may hold (``!!python/object:<name>``, rebuilt as ``cls(**fields)``)
+_YAML_OBJECTS = ("detrkit.layers.shape_spec.ShapeSpec",)
+
+
+class _ConfigYamlLoader(yaml.SafeLoader):
+    """YAML's safe loader plus what ``LazyConfig.save`` writes besides plain data: tuples
+    (``!!python/tuple``) and the dataclasses of :data:`_YAML_OBJECTS`. Other Python tags
+    (``!!python/object/apply:os.system``, ``!!python/name:...``) are errors, so loading runs no code."""
+
+
+def _construct_yaml_object(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> Any:
+    if name not in _YAML_OBJECTS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"!!python/object:{name} is not allowed (allowed: {', '.join(_YAML_OBJECTS)})",
+            node.start_mark,
+        )
+    return locate(name)(**loader.construct_mapping(node, deep=True))
+
+
+_ConfigYamlLoader.add_constructor(
+    "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node, deep=True))
+)
+_ConfigYamlLoader.add_multi_constructor("tag:yaml.org,2002:python/object:", _construct_yaml_object)
+
+
+def _load_yaml(stream: Any) -> Any:
+    return yaml.load(stream, Loader=_ConfigYamlLoader)
+
+
 def _loads_back(dumped: str) -> bool:
-    """Whether YAML text written by ``yaml.dump`` can be read again."""
+    """Whether YAML text written by ``yaml.dump`` can be read again (by the loader of ``LazyConfig.load``)."""
     try:
-        yaml.unsafe_load(dumped)
+        _load_yaml(dumped)
     except Exception:
         return False
     return True
@@ -190,7 +221,13 @@ class LazyConfig:
             namespace = vars(_execute_config_file(filename))
         else:
             with open(filename, encoding="utf-8") as f:
-                namespace = OmegaConf.create(yaml.unsafe_load(f), flags={"allow_objects": True})
+                try:
+                    content = _load_yaml(f)
+                except yaml.YAMLError as e:
+                    raise ValueError(
+                        f"Config file {filename} is not a config YAML that can be read safely: {e}"
+                    ) from None
+            namespace = OmegaConf.create(content, flags={"allow_objects": True})
 
         if keys is not None:
             wanted = (keys,) if isinstance(keys, str) else tuple(keys)
