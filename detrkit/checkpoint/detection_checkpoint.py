@@ -4,6 +4,7 @@ atomic writes, so an interrupted save never leaves a truncated checkpoint or a `
 names one."""
 
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -13,7 +14,6 @@ from fvcore.common.checkpoint import Checkpointer
 from torch import nn
 
 from detrkit.checkpoint.key_matching import align_and_update_state_dicts
-from detrkit.checkpoint.safe_load import load_checkpoint_file
 from detrkit.utils import comm
 
 __all__ = ["DetectionCheckpointer"]
@@ -43,6 +43,22 @@ def _atomic_write(path: str, write: Callable[[IO[bytes]], Any]) -> None:
             os.close(dir_fd)
 
 
+def _starting_weights_message(model: nn.Module) -> str:
+    """What a model that loads no checkpoint starts from: the ``pretrained_weights`` (``{"path",
+    "sha256"}``) its modules carry, or its random initialisation."""
+    pretrained = [
+        f"{name or 'the model'} from {weights['path']} (sha256 {weights['sha256']})"
+        for name, module in model.named_modules()
+        if (weights := getattr(module, "pretrained_weights", None))
+    ]
+    if not pretrained:
+        return "No checkpoint to load: the model starts from its random initialisation"
+    return (
+        "No checkpoint to load: the model starts as built, with pretrained weights in "
+        f"{'; '.join(pretrained)}, the other parameters randomly initialised"
+    )
+
+
 class DetectionCheckpointer(Checkpointer):
     """Saves and loads a model (unwrapped from DDP) with extra checkpointables, e.g.
     ``DetectionCheckpointer(model, output_dir, trainer=trainer, ema_state=model_ema)``.
@@ -53,9 +69,7 @@ class DetectionCheckpointer(Checkpointer):
         ``"__author__"`` and ``"matching_heuristics"``;
       * plain state dicts (e.g. torchvision's ``resnet50-*.pth``), whose names are matched to the model's
         by suffix (``layer1.0.conv1.weight`` -> ``backbone.layer1.0.conv1.weight``).
-    Missing and unexpected keys are logged. Files are read without running code from them (tensors, numpy
-    arrays and plain containers only; ``DETRKIT_TRUST_PICKLE=1`` lifts this for trusted files, see
-    :mod:`detrkit.checkpoint.safe_load`).
+    Missing and unexpected keys are logged.
 
     Args:
         model: the model, possibly wrapped in DistributedDataParallel.
@@ -73,6 +87,15 @@ class DetectionCheckpointer(Checkpointer):
             save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
+
+    def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
+        """fvcore's ``load``. Without a ``path`` nothing is loaded, and the log says what the model starts
+        from (instead of fvcore's "Initializing model from scratch"): the pretrained weights its modules were
+        built with (file and sha256, recorded by ``load_backbone_weights``), the rest randomly initialised."""
+        if path:
+            return super().load(path, checkpointables)
+        self.logger.info(_starting_weights_message(self.model))
+        return {}
 
     def save(self, name: str, **kwargs: Any) -> None:
         """Writes ``<save_dir>/<name>.pth`` (model, checkpointables and ``kwargs``) atomically, then points
@@ -95,7 +118,8 @@ class DetectionCheckpointer(Checkpointer):
 
     def _load_file(self, filename: str) -> dict:
         if filename.endswith(".pkl"):
-            data = load_checkpoint_file(filename)
+            with open(filename, "rb") as f:
+                data = pickle.load(f, encoding="latin1")
             if not isinstance(data, dict) or "model" not in data:
                 found = sorted(data)[:5] if isinstance(data, dict) else type(data).__name__
                 raise ValueError(
@@ -104,7 +128,7 @@ class DetectionCheckpointer(Checkpointer):
             if "__author__" in data:
                 self.logger.info(f"Reading a file from '{data['__author__']}'")
             return data
-        loaded = load_checkpoint_file(filename)
+        loaded = super()._load_file(filename)
         if not isinstance(loaded, dict):
             raise ValueError(
                 f"{filename}: expected a checkpoint dict or a state dict, got {type(loaded).__name__}"

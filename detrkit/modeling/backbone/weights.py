@@ -2,6 +2,7 @@
 checkpoints, optionally checked against a sha256 digest before they are unpickled."""
 
 import hashlib
+import logging
 import os
 import re
 
@@ -12,6 +13,8 @@ from torch import nn
 from detrkit.checkpoint import DetectionCheckpointer
 
 __all__ = ["load_backbone_weights", "read_state_dict", "verify_sha256"]
+
+logger = logging.getLogger(__name__)
 
 _HEX = re.compile(r"[0-9a-f]{8,64}")
 
@@ -81,7 +84,8 @@ def load_backbone_weights(
         prefix: take only the entries whose names start with it, without it (e.g. ``"backbone."`` to load
             the backbone of a detector checkpoint).
     Returns:
-        ``backbone``, with the weights loaded.
+        ``backbone``, with the weights loaded and recorded in its ``pretrained_weights`` attribute
+        (``{"path", "sha256"}``: the checkpointer's log names them when no checkpoint is loaded over them).
     Raises:
         ValueError: naming ``path`` and the keys, if entries are missing, left over or of the wrong shape.
     """
@@ -99,4 +103,9 @@ def load_backbone_weights(
             f"missing {result.missing_keys[:8]} ({len(result.missing_keys)} in all), "
             f"unexpected {result.unexpected_keys[:8]} ({len(result.unexpected_keys)} in all)"
         )
+    checked = f"sha256 {sha256} verified" if sha256 is not None else "sha256 not checked"
+    backbone.pretrained_weights = {"path": os.path.abspath(path), "sha256": sha256 or "not checked"}
+    logger.info(
+        f"{type(backbone).__name__}: loaded {len(state_dict)} pretrained tensors from {path} ({checked})"
+    )
     return backbone

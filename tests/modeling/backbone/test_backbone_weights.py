@@ -2,6 +2,7 @@
 name the file."""
 
 import hashlib
+import logging
 import pickle
 from collections import OrderedDict
 
@@ -162,3 +163,23 @@ def test_incomplete_or_mismatched_weights_name_the_file_and_keys(tmp_path):
     torch.save({**state, "layer1.0.se.weight": torch.zeros(3)}, extra)
     with pytest.raises(ValueError, match=r"unexpected \['layer1\.0\.se\.weight'\]"):
         load_backbone_weights(ResNet(18), str(extra))
+
+
+def test_a_run_without_checkpoint_logs_the_pretrained_weights_it_starts_from(tmp_path, caplog):
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(randomized(torchvision.models.mobilenet_v2(), seed=5).state_dict(), path)
+    digest = sha256_of(path)
+    with caplog.at_level(logging.INFO):
+        backbone = load_backbone_weights(MobileNetV2(norm="FrozenBN"), str(path), sha256=digest)
+        detector = nn.ModuleDict({"backbone": backbone, "head": nn.Linear(2, 2)})
+        assert DetectionCheckpointer(detector).load("") == {}
+        DetectionCheckpointer(nn.Linear(2, 2)).load("")
+    messages = [r.getMessage() for r in caplog.records]
+    # torchvision's 314 entries less the classifier's weight and bias
+    assert f"MobileNetV2: loaded 312 pretrained tensors from {path} (sha256 {digest} verified)" in messages
+    assert (
+        f"No checkpoint to load: the model starts as built, with pretrained weights in backbone from {path} "
+        f"(sha256 {digest}), the other parameters randomly initialised" in messages
+    )
+    assert "No checkpoint to load: the model starts from its random initialisation" in messages
+    assert not any("from scratch" in m for m in messages)
