@@ -9,7 +9,8 @@ try:
     from detrkit import _C  # loading the library registers torch.ops.detrkit.*
 
     _LOAD_ERROR = None
-    _KERNEL_DEVICES = frozenset(_C.kernel_devices)
+    # "meta": the ops' fake kernels (detrkit._ops) compute output shapes for meta tensors.
+    _KERNEL_DEVICES = frozenset([*_C.kernel_devices, "meta"])
 except ImportError as error:  # the extension was not built: the pure-PyTorch references take over
     _LOAD_ERROR = error
     _KERNEL_DEVICES = frozenset()
