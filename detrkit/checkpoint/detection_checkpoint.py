@@ -4,7 +4,6 @@ atomic writes, so an interrupted save never leaves a truncated checkpoint or a `
 names one."""
 
 import os
-import pickle
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -14,6 +13,7 @@ from fvcore.common.checkpoint import Checkpointer
 from torch import nn
 
 from detrkit.checkpoint.key_matching import align_and_update_state_dicts
+from detrkit.checkpoint.safe_load import load_checkpoint_file
 from detrkit.utils import comm
 
 __all__ = ["DetectionCheckpointer"]
@@ -69,7 +69,9 @@ class DetectionCheckpointer(Checkpointer):
         ``"__author__"`` and ``"matching_heuristics"``;
       * plain state dicts (e.g. torchvision's ``resnet50-*.pth``), whose names are matched to the model's
         by suffix (``layer1.0.conv1.weight`` -> ``backbone.layer1.0.conv1.weight``).
-    Missing and unexpected keys are logged.
+    Missing and unexpected keys are logged. Files are read without running code from them (tensors, numpy
+    arrays and plain containers only; ``DETRKIT_TRUST_PICKLE=1`` lifts this for trusted files, see
+    :mod:`detrkit.checkpoint.safe_load`).
 
     Args:
         model: the model, possibly wrapped in DistributedDataParallel.
@@ -118,8 +120,7 @@ class DetectionCheckpointer(Checkpointer):
 
     def _load_file(self, filename: str) -> dict:
         if filename.endswith(".pkl"):
-            with open(filename, "rb") as f:
-                data = pickle.load(f, encoding="latin1")
+            data = load_checkpoint_file(filename)
             if not isinstance(data, dict) or "model" not in data:
                 found = sorted(data)[:5] if isinstance(data, dict) else type(data).__name__
                 raise ValueError(
@@ -128,7 +129,7 @@ class DetectionCheckpointer(Checkpointer):
             if "__author__" in data:
                 self.logger.info(f"Reading a file from '{data['__author__']}'")
             return data
-        loaded = super()._load_file(filename)
+        loaded = load_checkpoint_file(filename)
         if not isinstance(loaded, dict):
             raise ValueError(
                 f"{filename}: expected a checkpoint dict or a state dict, got {type(loaded).__name__}"
