@@ -10,6 +10,8 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from detrkit.data.detectron2_catalogs import mirror_to_detectron2
+
 __all__ = ["DatasetCatalog", "Metadata", "MetadataCatalog"]
 
 
@@ -17,7 +19,8 @@ class _DatasetCatalog(UserDict):
     """Dataset name -> a function that takes no argument and returns the dataset dicts."""
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
-        """Registers ``func`` under ``name``; it must return the same dicts every time it is called."""
+        """Registers ``func`` under ``name``; it must return the same dicts every time it is called. With
+        detectron2 installed, also in detectron2's catalogs (:mod:`detrkit.data.detectron2_catalogs`)."""
         if not callable(func):
             raise TypeError(
                 f"DatasetCatalog.register('{name}', ...) needs a callable, got {type(func).__name__}"
@@ -25,6 +28,7 @@ class _DatasetCatalog(UserDict):
         if name in self:
             raise AssertionError(f"Dataset '{name}' is already registered!")
         self[name] = func
+        mirror_to_detectron2(name, func, MetadataCatalog.get(name))
 
     def get(self, name: str) -> list[dict]:
         """Calls the function registered under ``name`` and returns its dataset dicts."""
