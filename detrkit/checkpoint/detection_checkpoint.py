@@ -4,6 +4,7 @@ atomic writes, so an interrupted save never leaves a truncated checkpoint or a `
 names one."""
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -17,6 +18,10 @@ from detrkit.checkpoint.safe_load import load_checkpoint_file
 from detrkit.utils import comm
 
 __all__ = ["DetectionCheckpointer"]
+
+
+# The temporary files of _atomic_write: ".<name>.<mkstemp's random part>.tmp".
+_TEMP_FILE = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
 
 
 def _atomic_write(path: str, write: Callable[[IO[bytes]], Any]) -> None:
@@ -73,6 +78,11 @@ class DetectionCheckpointer(Checkpointer):
     arrays and plain containers only; ``DETRKIT_TRUST_PICKLE=1`` lifts this for trusted files, see
     :mod:`detrkit.checkpoint.safe_load`).
 
+    A checkpointer that writes (``save_to_disk``) removes, when it is built, the temporary files that a
+    process killed during a save left in ``save_dir`` (``.model_0000009.pth.<random>.tmp``), and ``save``
+    refuses a model with a NaN/inf parameter (``FloatingPointError``): ``last_checkpoint`` keeps naming the
+    last finite checkpoint, the one ``--resume`` continues from.
+
     Args:
         model: the model, possibly wrapped in DistributedDataParallel.
         save_dir: folder of the checkpoints and of the ``last_checkpoint`` file.
@@ -89,6 +99,16 @@ class DetectionCheckpointer(Checkpointer):
             save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
+        if self.save_dir and self.save_to_disk and os.path.isdir(self.save_dir):
+            self._remove_leftover_temp_files()
+
+    def _remove_leftover_temp_files(self) -> None:
+        """Deletes the temporary files of interrupted saves of checkpoints and ``last_checkpoint``."""
+        for entry in os.listdir(self.save_dir):
+            match = _TEMP_FILE.match(entry)
+            if match and (match["name"].endswith(".pth") or match["name"] == "last_checkpoint"):
+                os.unlink(os.path.join(self.save_dir, entry))
+                self.logger.info(f"Removed {entry}, left in {self.save_dir} by an interrupted save")
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
         """fvcore's ``load``. Without a ``path`` nothing is loaded, and the log says what the model starts
@@ -104,6 +124,7 @@ class DetectionCheckpointer(Checkpointer):
         ``last_checkpoint`` at it."""
         if not self.save_dir or not self.save_to_disk:
             return
+        self._check_finite_parameters(name)
         data = {"model": self.model.state_dict()}
         data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
         data.update(kwargs)
@@ -112,6 +133,21 @@ class DetectionCheckpointer(Checkpointer):
         self.logger.info(f"Saving checkpoint to {save_file}")
         _atomic_write(save_file, lambda f: torch.save(data, f))
         self.tag_last_checkpoint(basename)
+
+    def _check_finite_parameters(self, name: str) -> None:
+        """FloatingPointError naming the model's NaN/inf parameters (nothing is written then)."""
+        named = [(key, p) for key, p in self.model.named_parameters() if p.is_floating_point()]
+        if not named:
+            return
+        finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named]).tolist()
+        bad = [key for (key, _), ok in zip(named, finite, strict=True) if not ok]
+        if bad:
+            last = self.get_checkpoint_file() if self.has_checkpoint() else "none"
+            shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise FloatingPointError(
+                f"Not saving {name}.pth: the model's parameters hold NaN or inf ({shown}); the training "
+                f"diverged. last_checkpoint still names the last finite checkpoint: {last}"
+            )
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         """Atomically writes ``last_filename_basename`` into ``<save_dir>/last_checkpoint``."""

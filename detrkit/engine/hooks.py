@@ -5,6 +5,8 @@ the training iteration reads it from the event storage (``detrkit.utils.events.c
 
 import datetime
 import logging
+import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -131,12 +133,28 @@ class PeriodicWriter(HookBase):
 
 class PeriodicCheckpointer(_PeriodicCheckpointer, HookBase):
     """fvcore's ``PeriodicCheckpointer`` as a hook: saves ``model_{iter:07d}`` after every ``period``-th
-    iteration and ``model_final`` after the last. Nothing is saved after a failed step (e.g. a NaN loss):
-    the last good checkpoint stays the one ``last_checkpoint`` names. Register it after the hooks whose
-    state it saves (LR scheduler, EMA)."""
+    iteration and ``model_final`` after the last, keeping the newest ``max_to_keep`` periodic ones. Nothing
+    is saved after a failed step (e.g. a NaN loss) or with non-finite weights: the last good checkpoint
+    stays the one ``last_checkpoint`` names. A resumed run counts the periodic checkpoints of the earlier
+    iterations already in the folder towards ``max_to_keep`` (the oldest beyond it are deleted when training
+    starts). Register it after the hooks whose state it saves (LR scheduler, EMA)."""
 
     def before_train(self) -> None:
         self.max_iter = self.trainer.max_iter
+        save_dir = self.checkpointer.save_dir
+        if self.max_to_keep is None or not self.checkpointer.save_to_disk or not os.path.isdir(save_dir):
+            return
+        pattern = re.compile(rf"^{re.escape(self.file_prefix)}_(\d{{7}})\.pth$")
+        earlier = sorted(
+            (int(match[1]), os.path.join(save_dir, name))
+            for name in os.listdir(save_dir)
+            if (match := pattern.match(name)) and int(match[1]) < self.trainer.iter
+        )
+        self.recent_checkpoints = [path for _, path in earlier]
+        while len(self.recent_checkpoints) > self.max_to_keep:
+            oldest = self.recent_checkpoints.pop(0)
+            os.remove(oldest)
+            logger.info(f"Removed {oldest}: more than max_to_keep={self.max_to_keep} checkpoints")
 
     def after_step(self) -> None:
         self.step(self.trainer.iter)

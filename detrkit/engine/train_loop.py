@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from detrkit.utils import comm
@@ -149,7 +150,9 @@ class SimpleTrainer(TrainerBase):
 
     A non-finite loss raises ``FloatingPointError`` naming every non-finite loss and the iteration, before
     backward and the optimizer step, so the weights stay those of the previous iteration. With several
-    processes the check uses the losses reduced over all processes, so all of them stop together.
+    processes the check uses the losses reduced over all processes, so all of them stop together. A
+    ``FloatingPointError`` raised by the model's forward pass (a detector's check of its predictions) is
+    re-raised with the iteration, on every process at once.
 
     Args:
         model: returns a dict of scalar losses (or one scalar tensor, logged as ``total_loss``) in training
@@ -189,7 +192,12 @@ class SimpleTrainer(TrainerBase):
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
 
-        loss_dict, losses = self._forward(data)
+        forward_error = None
+        try:
+            loss_dict, losses = self._forward(data)
+        except FloatingPointError as error:
+            forward_error = error
+        self._stop_together(forward_error)
         reduced = self._reduce_and_check(loss_dict)
         self.optimizer.zero_grad()
         self._backward_and_step(losses)
@@ -215,6 +223,24 @@ class SimpleTrainer(TrainerBase):
         if not params:
             return None
         return torch.nn.utils.clip_grad_norm_(params, **self.clip_grad_params)
+
+    def _stop_together(self, error: FloatingPointError | None) -> None:
+        """Called by every process after its forward pass: raises FloatingPointError with the iteration
+        when ``error`` is not None, or when the forward pass failed on another process (one flag all-reduced
+        when there are several processes, so none is left waiting in the next collective)."""
+        failed_elsewhere = False
+        if comm.get_world_size() > 1:
+            flag = torch.tensor([float(error is not None)], device=next(self.model.parameters()).device)
+            dist.all_reduce(flag)
+            failed_elsewhere = error is None and flag.item() > 0
+        stopped = "\nStopped before the optimizer step; no checkpoint is written."
+        if error is not None:
+            raise FloatingPointError(f"At iteration={self.iter}: {error}{stopped}") from error
+        if failed_elsewhere:
+            raise FloatingPointError(
+                f"At iteration={self.iter}: the forward pass of another process raised FloatingPointError "
+                f"(see its log){stopped}"
+            )
 
     def _reduce_and_check(self, loss_dict: dict[str, torch.Tensor]) -> dict[str, float]:
         """The losses averaged over processes, as floats; FloatingPointError if any is NaN/inf."""

@@ -4,6 +4,7 @@ refinement, and loss weighting."""
 
 import copy
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,10 @@ class TwoStageDETR(nn.Module):
     the last for the encoder proposals) of ``Linear(C, num_classes)`` (bias ``-log((1 - 0.01) / 0.01)``, focal
     prior 0.01) and ``MLP(C, C, 4, 3)`` (last layer zero), also assigned to ``transformer.decoder`` as in
     detrex. The neck's convolutions get Xavier-uniform weights and zero biases. The padded batch's sides are
-    multiples of the attribute ``size_divisibility`` (0 here: no rounding, as detrex's DETRs).
+    multiples of the attribute ``size_divisibility`` (0 here: no rounding, as detrex's DETRs). Before every
+    criterion call the predictions (its first argument) are checked: a NaN/inf one raises
+    ``FloatingPointError`` naming it (e.g. ``outputs["aux_outputs"][0]["pred_boxes"]``) instead of reaching
+    the matcher, whose box costs cannot handle it.
 
     Args:
         backbone: image ``(bs, 3, H, W)`` -> dict of feature maps.
@@ -68,6 +72,7 @@ class TwoStageDETR(nn.Module):
         self.embed_dim = embed_dim
         self.num_classes = num_classes
         self.criterion = criterion
+        criterion.register_forward_pre_hook(_check_finite_predictions)
         self.aux_loss = aux_loss
         self.select_box_nums_for_evaluation = select_box_nums_for_evaluation
         if len(pixel_mean) != len(pixel_std):
@@ -187,3 +192,33 @@ class TwoStageDETR(nn.Module):
                 {"instances": detector_postprocess(result, x.get("height", h), x.get("width", w))}
             )
         return processed
+
+
+def _named_float_tensors(value, name: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(path, tensor)`` of every floating-point tensor in nested dicts, lists and tuples, with paths such as
+    ``outputs["aux_outputs"][0]["pred_boxes"]``."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            yield name, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _named_float_tensors(item, f"{name}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _named_float_tensors(item, f"{name}[{index}]")
+
+
+def _check_finite_predictions(criterion: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of the criterion: FloatingPointError naming every prediction in ``args[0]`` (the
+    outputs dict) that holds a NaN or inf. One device synchronisation per call."""
+    if not args:
+        return
+    named = list(_named_float_tensors(args[0], "outputs"))
+    if not named:
+        return
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named]).tolist()
+    bad = [name for (name, _), ok in zip(named, finite, strict=True) if not ok]
+    if bad:
+        raise FloatingPointError(
+            f"Model outputs are not finite (NaN or inf) before {type(criterion).__name__}: {', '.join(bad)}"
+        )
