@@ -1,15 +1,19 @@
 """A diverging training run (the tiny DINO of tests/modeling/meta_arch with the real DINOCriterion and
 Hungarian matcher, SGD at lr 1e6): it stops with a FloatingPointError that names the non-finite predictions
 and the iteration, instead of failing inside the matcher's GIoU, and the checkpoint ``last_checkpoint``
-names (the one ``--resume`` loads) holds finite weights."""
+names (the one ``--resume`` loads) holds finite weights. With two gloo processes, a failed forward pass on
+one stops both at the same iteration."""
 
 import itertools
 import math
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from detrkit.checkpoint import DetectionCheckpointer
 from detrkit.engine import SimpleTrainer, hooks
@@ -77,3 +81,46 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     resumed = assert_resumes_from_finite_checkpoint(tmp_path, trainer.iter - 1)
     with torch.no_grad():
         assert math.isfinite(float(sum(resumed(hand_made_batch()).values())))
+
+
+class FailingForward(torch.nn.Module):
+    """``loss = |w|^2``; the forward pass of process ``failing_rank`` raises FloatingPointError (as a
+    detector's prediction check does) at its call ``fail_at``."""
+
+    def __init__(self, failing_rank: int, fail_at: int):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(2))
+        self.failing_rank, self.fail_at, self.calls = failing_rank, fail_at, 0
+
+    def forward(self, batch):
+        self.calls += 1
+        if dist.get_rank() == self.failing_rank and self.calls - 1 == self.fail_at:
+            raise FloatingPointError(
+                "Model outputs are not finite (NaN or inf) before Criterion: outputs['x']"
+            )
+        return {"loss": (self.w**2).sum()}
+
+
+def _two_process_worker(rank: int, init_file: str, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=2, timeout=timedelta(seconds=30)
+    )
+    try:
+        model = FailingForward(failing_rank=1, fail_at=2)
+        trainer = SimpleTrainer(model, itertools.repeat(None), torch.optim.SGD(model.parameters(), lr=0.1))
+        try:
+            trainer.train(0, 5)
+        except FloatingPointError as error:
+            Path(out_dir, f"rank{rank}.txt").write_text(str(error))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_forward_failure_on_one_process_stops_every_process_at_the_same_iteration(tmp_path):
+    mp.start_processes(
+        _two_process_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=2, start_method="fork"
+    )
+    failing, other = (tmp_path / "rank1.txt").read_text(), (tmp_path / "rank0.txt").read_text()
+    assert failing.startswith("At iteration=2: Model outputs are not finite (NaN or inf) before Criterion")
+    assert other.startswith("At iteration=2: the forward pass of another process raised FloatingPointError")
