@@ -1,9 +1,15 @@
 """``launch``: runs a main function in one process, or in one process per device with torch.distributed
-initialised (NCCL on GPUs, gloo on CPU), with detectron2's signature."""
+initialised (NCCL on GPUs, gloo on CPU), with detectron2's signature. The worker processes die with the
+launcher (SIGTERM, SIGKILL or a crash of it), so none is left training and writing checkpoints."""
 
+import ctypes
 import logging
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -17,6 +23,8 @@ __all__ = ["DEFAULT_TIMEOUT", "launch"]
 
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,6 +37,37 @@ def _find_free_port() -> int:
 
 def _available_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _exit_with_launcher(launcher_pid: int, poll_seconds: float = 1.0) -> None:
+    """Makes this worker process exit when ``launcher_pid``, its parent, dies: on Linux the kernel sends it
+    SIGKILL (``prctl(PR_SET_PDEATHSIG)``); elsewhere, or when that call fails, a daemon thread checks every
+    ``poll_seconds`` whether the parent changed (an orphan is re-parented) and then ends the process."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != launcher_pid:  # the launcher died before prctl took effect
+                    os._exit(1)
+                return
+            logger.warning(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
+        except (OSError, AttributeError) as error:
+            logger.warning(f"prctl(PR_SET_PDEATHSIG) is unavailable: {error}")
+    _start_parent_watchdog(launcher_pid, poll_seconds)
+
+
+def _start_parent_watchdog(launcher_pid: int, poll_seconds: float) -> threading.Thread:
+    """A daemon thread that ends this process (exit status 1) once its parent is no longer
+    ``launcher_pid``."""
+
+    def watch() -> None:
+        while os.getppid() == launcher_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="detrkit-launcher-watchdog", daemon=True)
+    thread.start()
+    return thread
 
 
 def launch(
@@ -70,7 +109,16 @@ def launch(
     mp.start_processes(
         _distributed_worker,
         nprocs=num_gpus_per_machine,
-        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
+        args=(
+            main_func,
+            world_size,
+            num_gpus_per_machine,
+            machine_rank,
+            dist_url,
+            args,
+            timeout,
+            os.getpid(),
+        ),
         daemon=False,
         start_method="spawn",
     )
@@ -85,7 +133,9 @@ def _distributed_worker(
     dist_url: str,
     args: tuple,
     timeout: timedelta,
+    launcher_pid: int,
 ) -> None:
+    _exit_with_launcher(launcher_pid)
     has_gpu = torch.cuda.is_available()
     if has_gpu and num_gpus_per_machine > torch.cuda.device_count():
         raise ValueError(
