@@ -15,7 +15,7 @@ from detrkit.data.build import (
     get_detection_dataset_dicts,
 )
 from detrkit.data.catalog import DatasetCatalog, Metadata, MetadataCatalog
-from detrkit.data.dataset_mapper import DetrDatasetMapper
+from detrkit.data.dataset_mapper import CorruptImageError, DetrDatasetMapper
 from detrkit.data.datasets import load_coco_json, register_coco_instances
 from detrkit.data.samplers import InferenceSampler, TrainingSampler
 from detrkit.data.shapes import generate_shapes_dataset, register_shapes_datasets
@@ -23,6 +23,7 @@ from detrkit.data.shapes import generate_shapes_dataset, register_shapes_dataset
 register_shapes_datasets()
 
 __all__ = [
+    "CorruptImageError",
     "DatasetCatalog",
     "DatasetFromList",
     "DetrDatasetMapper",

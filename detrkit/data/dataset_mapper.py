@@ -19,16 +19,21 @@ from torchvision import tv_tensors
 from detrkit.data.transforms import Augmentation, apply_augmentations
 from detrkit.structures import Boxes, BoxMode, Instances
 
-__all__ = ["DetrDatasetMapper", "check_image_size", "read_image"]
+__all__ = ["CorruptImageError", "DetrDatasetMapper", "check_image_size", "read_image"]
 
 logger = logging.getLogger(__name__)
 
 _MIN_BOX_SIDE = 1e-5  # detectron2's threshold for an empty box
 
 
+class CorruptImageError(ValueError):
+    """An image file that exists but cannot be decoded (unknown format, truncated or corrupt data)."""
+
+
 def read_image(file_name: str, format: str = "RGB") -> torch.Tensor:
     """Reads an image file (EXIF orientation applied) as a uint8 ``(3, H, W)`` tensor in ``format``
-    (``"RGB"`` or ``"BGR"``)."""
+    (``"RGB"`` or ``"BGR"``). Raises FileNotFoundError, or CorruptImageError naming the file when it cannot
+    be decoded."""
     if format not in ("RGB", "BGR"):
         raise ValueError(f"read_image: format must be 'RGB' or 'BGR', got {format!r}")
     if not os.path.isfile(file_name):
@@ -37,7 +42,9 @@ def read_image(file_name: str, format: str = "RGB") -> torch.Tensor:
         with Image.open(file_name) as pil_image:
             array = np.asarray(ImageOps.exif_transpose(pil_image).convert("RGB"))
     except UnidentifiedImageError as e:
-        raise ValueError(f"Cannot read image file {file_name}: not a recognised image format") from e
+        raise CorruptImageError(f"Cannot read image file {file_name}: not a recognised image format") from e
+    except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for truncated or corrupt data
+        raise CorruptImageError(f"Cannot decode image file {file_name}: {e}") from e
     if format == "BGR":
         array = array[:, :, ::-1]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
@@ -94,6 +101,10 @@ class DetrDatasetMapper:
             the dict has them, still become ``instances``.
         mask_on: must be False (detrkit handles boxes only).
         img_format: ``"RGB"`` or ``"BGR"``: channel order of ``"image"``.
+        skip_corrupt_images: in training, an image file that cannot be decoded is skipped (the mapper returns
+            None and the loader takes another image) with a warning naming it and counting the skipped ones;
+            by default it raises CorruptImageError naming the file. Evaluation never skips (the metrics
+            would silently cover fewer images).
     """
 
     def __init__(
@@ -103,16 +114,23 @@ class DetrDatasetMapper:
         is_train: bool = True,
         mask_on: bool = False,
         img_format: str = "RGB",
+        skip_corrupt_images: bool = False,
     ):
         if mask_on:
             raise ValueError("DetrDatasetMapper: mask_on=True is not supported, detrkit handles boxes only")
         if img_format not in ("RGB", "BGR"):
             raise ValueError(f"DetrDatasetMapper: img_format must be 'RGB' or 'BGR', got {img_format!r}")
+        if skip_corrupt_images and not is_train:
+            raise ValueError(
+                "DetrDatasetMapper: skip_corrupt_images is for training; evaluation must read every image"
+            )
         self.augmentation = list(augmentation)
         self.augmentation_with_crop = None if augmentation_with_crop is None else list(augmentation_with_crop)
         self.is_train = is_train
         self.mask_on = mask_on
         self.img_format = img_format
+        self.skip_corrupt_images = skip_corrupt_images
+        self._num_skipped = 0
         self._clipped = _CountedLog(logging.WARNING, "annotation boxes outside their image were clipped")
         self._dropped = _CountedLog(logging.INFO, "boxes empty after augmentation/clipping were dropped")
         logger.info(
@@ -125,16 +143,32 @@ class DetrDatasetMapper:
             return self.augmentation
         return self.augmentation if float(torch.rand(())) > 0.5 else self.augmentation_with_crop
 
-    def __call__(self, dataset_dict: dict) -> dict:
-        """Maps one dataset dict (see the module docstring for the output)."""
+    def __call__(self, dataset_dict: dict) -> dict | None:
+        """Maps one dataset dict (see the module docstring for the output); None for a skipped corrupt
+        image."""
         dataset_dict = copy.deepcopy(dataset_dict)
         file_name = dataset_dict["file_name"]
-        image = read_image(file_name, self.img_format)
+        try:
+            image = read_image(file_name, self.img_format)
+        except CorruptImageError as error:
+            if not self.skip_corrupt_images:
+                raise
+            self._num_skipped += 1
+            logger.warning(f"DetrDatasetMapper: skipped ({self._num_skipped} corrupt images so far): {error}")
+            return None
         check_image_size(dataset_dict, image)
         annotations = dataset_dict.pop("annotations", None)
         boxes, classes = self._input_boxes(annotations or [], image.shape[-2:], file_name)
 
-        image, boxes = apply_augmentations(self._choose_augmentations(), tv_tensors.Image(image), boxes)
+        augmentations = self._choose_augmentations()
+        try:
+            image, boxes = apply_augmentations(augmentations, tv_tensors.Image(image), boxes)
+        except (RuntimeError, ValueError) as error:
+            height, width = image.shape[-2:]
+            raise ValueError(
+                f"{file_name} (height={height}, width={width}): the augmentations {augmentations} "
+                f"failed: {error}"
+            ) from error
         dataset_dict["image"] = image.as_subclass(torch.Tensor).contiguous()
         if annotations is not None:
             dataset_dict["instances"] = self._instances(boxes, classes, file_name)

@@ -126,13 +126,14 @@ class ResizeShortestEdge(Augmentation):
     @staticmethod
     def get_output_shape(oldh: int, oldw: int, short_edge_length: int, max_size: int) -> tuple[int, int]:
         """``(newh, neww)``: the shorter side scaled to ``short_edge_length``, then both scaled down if the
-        longer side exceeds ``max_size``; rounded half up, as detectron2."""
+        longer side exceeds ``max_size``; rounded half up, as detectron2, but at least 1 pixel (an extreme
+        aspect ratio such as 1 x 3000 would otherwise give a 0-pixel side that no resize accepts)."""
         scale = short_edge_length / min(oldh, oldw)
         newh, neww = oldh * scale, oldw * scale
         if max(newh, neww) > max_size:
             shrink = max_size / max(newh, neww)
             newh, neww = newh * shrink, neww * shrink
-        return int(newh + 0.5), int(neww + 0.5)
+        return max(1, int(newh + 0.5)), max(1, int(neww + 0.5))
 
     def get_params(self, height: int, width: int) -> tuple[int, int] | None:
         if self.sample_style == "range":
