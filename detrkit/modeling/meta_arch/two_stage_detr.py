@@ -125,11 +125,20 @@ class TwoStageDETR(nn.Module):
 
     def prepare_targets(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
         """Per image ``{"labels": (n,) int64, "boxes": (n, 4) (cx, cy, w, h) normalised by the image size}``
-        from ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels)."""
+        from ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels). A class id
+        outside ``0 .. num_classes - 1`` raises ValueError naming it and the image."""
         targets = []
         for index, x in enumerate(batched_inputs):
             if "instances" not in x:
                 raise ValueError(f"training needs batched_inputs[{index}]['instances'] (the ground truth)")
+            classes = x["instances"].gt_classes
+            if len(classes) and not (0 <= int(classes.min()) and int(classes.max()) < self.num_classes):
+                image = x.get("file_name", f"batched_inputs[{index}]")
+                raise ValueError(
+                    f"{image} has ground-truth class ids {sorted(set(classes.tolist()))}, but the model has "
+                    f"num_classes={self.num_classes} (ids 0..{self.num_classes - 1}): set model.num_classes "
+                    "to the dataset's number of classes (len(thing_classes))"
+                )
             instances = x["instances"].to(self.device)
             height, width = instances.image_size
             scale = torch.as_tensor([width, height, width, height], dtype=torch.float, device=self.device)
