@@ -172,3 +172,22 @@ def test_bad_inputs_are_named(change, error):
         run(module, query, value, pos, reference)
     with pytest.raises(ValueError, match="divisible"):
         MultiScaleDeformableAttention(embed_dim=100, num_heads=8)
+
+
+def test_level_sizes_are_summed_without_overflow():
+    # In int64, 2**32 * 2**32 wraps to 0 and the levels would seem to cover the 4 tokens of value.
+    module = make_module()
+    query, _, pos, _ = encoder_inputs(queries=5)
+    shapes = torch.tensor([[2**32, 2**32], [2, 2], [1, 0], [1, 0]])
+    with pytest.raises(ValueError, match=r"spatial_shapes must be positive"):
+        module(query, value=torch.randn(4, 2, 64, dtype=torch.float64), spatial_shapes=shapes)
+    shapes = torch.tensor([[2**32, 2**32], [2, 2], [1, 1], [1, 1]])
+    with pytest.raises(ValueError, match=f"cover {2**64 + 6} tokens .* value has 6"):
+        module(
+            query,
+            value=torch.randn(6, 2, 64, dtype=torch.float64),
+            query_pos=pos,
+            reference_points=torch.rand(2, 5, 4, 2, dtype=torch.float64),
+            spatial_shapes=shapes,
+            level_start_index=torch.tensor([0, 0, 4, 5]),
+        )
