@@ -195,6 +195,40 @@ def _check_override_key(cfg: DictConfig, key: str, allow_new: bool) -> None:
             node = node[int(part)] if isinstance(node, ListConfig) else node[part]
 
 
+def _checked_override_value(cfg: DictConfig, key: str, value: Any, override: str) -> Any:
+    """``value`` for ``key`` when it fits the type of the value it replaces, else TypeError naming the
+    override: a bool takes a bool, an int an int (an integral float such as ``1e4`` becomes one), a float any
+    number. ``None``, interpolations (``${...}``), new keys and other types are not checked."""
+    parent_key, _, last = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if value is None or isinstance(value, str) and value.startswith("${"):
+        return value
+    if not isinstance(parent, DictConfig | ListConfig):
+        return value
+    index = int(last) if isinstance(parent, ListConfig) else last
+    if isinstance(parent, DictConfig) and last not in parent:
+        return value  # a new key (+key=value)
+    if OmegaConf.is_interpolation(parent, index) or OmegaConf.is_missing(parent, index):
+        return value
+    old = parent[index]
+    if isinstance(old, bool):
+        expected, fits = "a bool (true/false)", isinstance(value, bool)
+    elif isinstance(old, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        expected, fits = "an int", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(old, float):
+        expected, fits = "a number", isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        return value
+    if not fits:
+        raise TypeError(
+            f"Override {override!r}: {key} must be {expected}, like the value it replaces ({old!r}); "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
 class LazyConfig:
     """Load, save and override omegaconf configs that may describe lazily-built objects."""
 
@@ -286,7 +320,8 @@ class LazyConfig:
         Each override is ``key=value`` with a dotted key (``train.max_iter=10``, ``model.dims=[1,2]``);
         the value is a Python literal when it parses as one, Hydra's ``true``/``false``/``null``, or else
         a string. The key must already exist; ``+key=value`` (Hydra's syntax, also accepted by
-        detectron2) adds a new one. Dict values are merged into existing dict nodes.
+        detectron2) adds a new one. Dict values are merged into existing dict nodes. A value that replaces a
+        bool, int or float must be one too (TypeError naming the override, e.g. ``train.max_iter=abc``).
         """
         for override in overrides:
             key, sep, text = override.partition("=")
@@ -297,5 +332,6 @@ class LazyConfig:
             allow_new = key.startswith("+")
             key = key.lstrip("+")
             _check_override_key(cfg, key, allow_new)
-            OmegaConf.update(cfg, key, _parse_override_value(text), merge=True)
+            value = _checked_override_value(cfg, key, _parse_override_value(text), override)
+            OmegaConf.update(cfg, key, value, merge=True)
         return cfg

@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import re
 import textwrap
 import types
 
@@ -134,10 +135,48 @@ def test_save_falls_back_to_pickle_for_lambdas(tmp_path, caplog):
     ],
 )
 def test_override_values(override, key, expected):
-    cfg = OmegaConf.create({"a": {"b": 0, "c": "from c", "items": [0, 1]}})
+    cfg = OmegaConf.create({"a": {"b": None, "c": "from c", "items": [0, 1]}})  # None: any type
     LazyConfig.apply_overrides(cfg, [override])
     value = OmegaConf.select(cfg, key)
     assert (OmegaConf.to_container(value) if OmegaConf.is_config(value) else value) == expected
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "train.max_iter=abc",
+            "train.max_iter must be an int, like the value it replaces (90000); got 'abc' (str)",
+        ),
+        ("train.max_iter=2.5", "train.max_iter must be an int, like the value it replaces (90000); got 2.5"),
+        ("train.max_iter=True", "train.max_iter must be an int"),
+        ("train.amp=1", "train.amp must be a bool (true/false), like the value it replaces (False); got 1"),
+        (
+            "optimizer.lr=fast",
+            "optimizer.lr must be a number, like the value it replaces (0.0001); got 'fast'",
+        ),
+        ("train.steps.1=x", "train.steps.1 must be an int, like the value it replaces (20); got 'x'"),
+    ],
+)
+def test_override_of_a_number_or_bool_with_another_type_names_it(override, message):
+    cfg = OmegaConf.create(
+        {"train": {"max_iter": 90000, "amp": False, "steps": [10, 20]}, "optimizer": {"lr": 1e-4}}
+    )
+    with pytest.raises(TypeError, match=re.escape(f"Override {override!r}: {message}")):
+        LazyConfig.apply_overrides(cfg, [override])
+    assert cfg.train.max_iter == 90000 and cfg.train.amp is False and cfg.optimizer.lr == 1e-4
+
+
+def test_override_types_that_fit():
+    cfg = OmegaConf.create(
+        {"t": {"max_iter": 90000, "lr": 1e-4, "amp": False, "period": "${.max_iter}", "dir": "./output"}}
+    )
+    overrides = ["t.max_iter=1e4", "t.lr=1", "t.amp=true", "t.period=7", "t.dir=None", "t.lr=${t.max_iter}"]
+    LazyConfig.apply_overrides(cfg, overrides)
+    assert OmegaConf.to_container(cfg, resolve=True) == {
+        "t": {"max_iter": 10000, "lr": 10000, "amp": True, "period": 7, "dir": None}
+    }
+    assert type(cfg.t.max_iter) is int  # 1e4 became the int 10000
 
 
 def test_override_merges_dict_values():
