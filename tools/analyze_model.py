@@ -17,6 +17,7 @@ import logging
 import torch
 
 from detrkit.config import LazyConfig, instantiate
+from detrkit.engine import int_at_least
 from detrkit.utils.analysis import flop_count, trainable_parameter_count
 
 logger = logging.getLogger("detrkit.analyze_model")
@@ -43,14 +44,21 @@ def analyze(model: torch.nn.Module, tasks: list[str], input_size: tuple[int, int
     return result
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; the input size must be positive."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--tasks", nargs="+", choices=("parameter", "flop"), default=["parameter", "flop"])
-    parser.add_argument("--input-size", nargs=2, type=int, default=(800, 1333), metavar=("HEIGHT", "WIDTH"))
+    parser.add_argument(
+        "--input-size", nargs=2, type=int_at_least(1), default=(800, 1333), metavar=("HEIGHT", "WIDTH")
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     logging.basicConfig(level=logging.INFO)
     result = analyze(build_model(args.config_file, args.opts), args.tasks, tuple(args.input_size))
     if "params" in result:

@@ -19,6 +19,7 @@ import torch
 
 from detrkit.checkpoint import DetectionCheckpointer
 from detrkit.config import LazyConfig, instantiate
+from detrkit.engine import int_at_least
 
 
 def synchronize(device: torch.device) -> None:
@@ -43,16 +44,25 @@ def measure_latency_ms(model: torch.nn.Module, image: torch.Tensor, warmup: int,
     return 1e3 * statistics.median(times)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; sizes, repeats and threads must be positive, the warm-up non-negative."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--input-size", nargs=2, type=int, default=(800, 1333), metavar=("HEIGHT", "WIDTH"))
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument(
+        "--input-size", nargs=2, type=int_at_least(1), default=(800, 1333), metavar=("HEIGHT", "WIDTH")
+    )
+    parser.add_argument("--warmup", type=int_at_least(0), default=2)
+    parser.add_argument("--repeats", type=int_at_least(1), default=10)
+    parser.add_argument(
+        "--threads", type=int_at_least(1), default=None, help="CPU threads (torch.set_num_threads)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object last")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 

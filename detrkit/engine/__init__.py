@@ -2,7 +2,13 @@
 (``SimpleTrainer``, ``AMPTrainer``), ``hooks`` and model EMA."""
 
 from detrkit.engine import hooks
-from detrkit.engine.defaults import create_ddp_model, default_argument_parser, default_setup, default_writers
+from detrkit.engine.defaults import (
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    int_at_least,
+)
 from detrkit.engine.ema import ModelEMA
 from detrkit.engine.launch import launch
 from detrkit.engine.train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
@@ -18,5 +24,6 @@ __all__ = [
     "default_setup",
     "default_writers",
     "hooks",
+    "int_at_least",
     "launch",
 ]
