@@ -1,5 +1,5 @@
-"""Official Focus-DETR checkpoints (detrex ``projects/focus_detr``) -> detrkit names; registered as source
-``"detrex-focus-detr"`` at import (``tools/convert_checkpoint.py --from detrex-focus-detr``).
+"""Official Focus-DETR checkpoints (detrex ``projects/focus_detr``) <-> detrkit names; registered as source
+``"detrex-focus-detr"`` at import (``tools/convert_checkpoint.py --from/--to detrex-focus-detr``).
 
 On top of detrex DINO's renames (backbone, two-stage heads): the score predictor and ``alpha`` move into
 ``transformer.token_scorer`` (``alpha`` reversed: detrex stores it coarse-to-fine, detrkit by finer level),
@@ -8,37 +8,30 @@ head, ``enhance_MCSP_layerlist.{k}`` / ``transformer.encoder.enhance_MCSP.{k}``,
 ``encoder_class_heads.{k}`` / ``transformer.encoder.class_heads.{k}``.
 """
 
-import re
-
-from detrkit.modeling.checkpoint_conversion import CONVERTERS, StateDict, register_converter
+from detrkit.modeling.checkpoint_conversion import (
+    DETECTRON2_RESNET_RULES,
+    REVERSED,
+    Converter,
+    Rename,
+    detrex_transformer_rules,
+    register_converter,
+)
 from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 
-__all__ = ["convert_focus_detr"]
+__all__ = ["FOCUS_DETR"]
 
-_RENAMES = (
-    (re.compile(r"^enhance_MCSP_layerlist\."), "encoder_class_heads."),
-    (re.compile(r"^transformer\.encoder\.enhance_MCSP\."), "transformer.encoder.class_heads."),
-    (re.compile(r"^(transformer\.encoder\.layers\.\d+\.)norm2\."), r"\1object_norm."),
+FOCUS_DETR = Converter(
+    "detrex-focus-detr",
+    (
+        # before the transformer's renames, whose "alpha" entry this overrides: reversed as well as renamed
+        Rename("transformer.alpha", "transformer.token_scorer.alpha", transform=REVERSED),
+        Rename("enhance_MCSP_layerlist.{k}.", "encoder_class_heads.{k}."),
+        Rename("transformer.encoder.enhance_MCSP.{k}.", "transformer.encoder.class_heads.{k}."),
+        Rename("transformer.encoder.layers.{i}.norm2.", "transformer.encoder.layers.{i}.object_norm."),
+        *DETECTRON2_RESNET_RULES,
+        *detrex_transformer_rules(FocusDETRTransformer.detrex_key_renames),
+    ),
+    closed_prefixes=("backbone.",),
 )
 
-
-def _focus_name(name: str) -> str:
-    for pattern, replacement in _RENAMES:
-        name = pattern.sub(replacement, name)
-    if name.startswith("transformer."):
-        rest = name[len("transformer.") :]
-        for old, new in FocusDETRTransformer.detrex_key_renames.items():
-            if rest.startswith(old):
-                return "transformer." + new + rest[len(old) :]
-    return name
-
-
-def convert_focus_detr(state_dict: StateDict) -> StateDict:
-    """An official Focus-DETR state dict with detrkit's names (same tensors, ``alpha`` reversed)."""
-    converted = {_focus_name(k): v for k, v in CONVERTERS["detrex-dino"](state_dict).items()}
-    if "transformer.token_scorer.alpha" in converted:
-        converted["transformer.token_scorer.alpha"] = converted["transformer.token_scorer.alpha"].flip(0)
-    return converted
-
-
-register_converter("detrex-focus-detr", convert_focus_detr)
+register_converter(FOCUS_DETR)

@@ -1,30 +1,44 @@
-"""Official Salience DETR checkpoints (xiuqhou/Salience-DETR) -> detrkit names; registered as source
-``"salience-detr"`` at import (``tools/convert_checkpoint.py --from salience-detr``).
+"""Official Salience DETR checkpoints (xiuqhou/Salience-DETR) <-> detrkit names; registered as source
+``"salience-detr"`` at import (``tools/convert_checkpoint.py --from/--to salience-detr``).
 
 The backbone keeps torchvision's names in both. Renamed: the neck convolutions (``convs.{i}.0/1`` ->
 ``convs.{i}.conv/norm``, the extra level -> ``extra_convs.0``), the decoder and encoder layers (detrex-style
 ``attentions`` / ``norms`` / ``ffns``; the encoder's ``pre_attention`` / ``pre_norm`` are the object-token
 attention and ``object_norm``), the heads (``transformer.decoder.class_head.{k}`` -> ``class_embed.{k}``, the
 encoder heads -> ``class_embed.{L}`` / ``bbox_embed.{L}``; every alias under which detrkit shares a head is
-written too, so that the result loads with ``strict=True``), the score predictor and ``alpha`` (same order),
-the background embedding, the token fusion network (``transformer.neck``) and the denoising label embedding.
-The official buffers that detrkit computes (``position_embedding.dim_tx/dim_ty``,
-``transformer.level_filter_ratio/layer_filter_ratio``) are dropped.
+written, so that the result loads with ``strict=True``), the score predictor and ``alpha`` (same order), the
+background embedding, the token fusion network (``transformer.neck``) and the denoising label embedding.
+The official buffers that detrkit computes or keeps in its config (:data:`DERIVED`:
+``position_embedding.dim_tx/dim_ty``, ``transformer.level_filter_ratio/layer_filter_ratio``) are dropped on
+the way in and rebuilt from the detrkit model on the way out.
 """
 
 import re
 
-from detrkit.modeling.checkpoint_conversion import StateDict, register_converter
+import torch
 
-__all__ = ["convert_salience_detr"]
+from detrkit.layers.position_embedding import _frequencies
+from detrkit.modeling.checkpoint_conversion import Converter, Rename, StateDict, register_converter
 
-#: official buffers with no detrkit counterpart (constants detrkit computes or keeps in its config)
-DROPPED = (
-    "position_embedding.dim_tx",
-    "position_embedding.dim_ty",
-    "transformer.level_filter_ratio",
-    "transformer.layer_filter_ratio",
-)
+__all__ = ["DERIVED", "SALIENCE_DETR"]
+
+
+def _position_frequencies(model) -> torch.Tensor:
+    embedding = model.position_embedding
+    return _frequencies(embedding.num_pos_feats, embedding.temperature, torch.device("cpu"))
+
+
+#: official buffers with no detrkit counterpart -> their value, from the detrkit model
+DERIVED = {
+    "position_embedding.dim_tx": _position_frequencies,
+    "position_embedding.dim_ty": _position_frequencies,
+    "transformer.level_filter_ratio": lambda model: torch.tensor(
+        model.transformer.token_selector.level_ratios
+    ),
+    "transformer.layer_filter_ratio": lambda model: torch.tensor(
+        model.transformer.token_selector.layer_ratios
+    ),
+}
 
 _ENCODER_LAYER = {
     "pre_attention.": "attentions.0.attn.",
@@ -52,84 +66,75 @@ _PREFIXES = {
     "transformer.enc_mask_predictor.layer1.": "transformer.token_scorer.predictor.embed.",
     "transformer.enc_mask_predictor.layer2.": "transformer.token_scorer.predictor.head.",
     "transformer.encoder.background_embedding.": "transformer.background_embedding.embedding.",
-    "transformer.neck.": "transformer.token_fusion.",
     "denoising_generator.label_encoder.": "label_enc.",
 }
 _FUSION = {
-    ".se_module.conv_mask.": ".context_gate.attention.",
-    ".se_module.se_module.": ".context_gate.transform.",
+    "se_module.conv_mask.": "context_gate.attention.",
+    "se_module.se_module.": "context_gate.transform.",
 }
 
-
-def _layer_name(name: str, stack: str, renames: dict[str, str]) -> str | None:
-    match = re.match(rf"^transformer\.{stack}\.layers\.(\d+)\.(.*)$", name)
-    if match is None:
-        return None
-    index, rest = match.groups()
-    for old, new in renames.items():
-        if rest.startswith(old):
-            return f"transformer.{stack}.layers.{index}.{new}{rest[len(old) :]}"
-    raise KeyError(f"salience-detr: unknown {stack} layer parameter {name!r}")
-
-
-def _names(name: str, num_decoder_layers: int, num_encoder_layers: int) -> list[str]:
-    """detrkit names (one, or every alias of a shared head) of one official name."""
-    for stack, renames in (("encoder", _ENCODER_LAYER), ("decoder", _DECODER_LAYER)):
-        renamed = _layer_name(name, stack, renames)
-        if renamed is not None:
-            return [renamed]
-    match = re.match(r"^neck\.convs\.(\d+)\.([01])\.(.*)$", name)
-    if match is not None:
-        index, part, rest = int(match.group(1)), match.group(2), match.group(3)
-        part = "conv" if part == "0" else "norm"
-        return [
-            f"neck.convs.{index}.{part}.{rest}"
-            if index < 3
-            else f"neck.extra_convs.{index - 3}.{part}.{rest}"
-        ]
-    match = re.match(r"^transformer\.decoder\.(class|bbox)_head\.(\d+)\.(.*)$", name)
-    if match is not None:
-        kind, index, rest = match.groups()
-        return [f"{kind}_embed.{index}.{rest}", f"transformer.decoder.{kind}_embed.{index}.{rest}"]
-    match = re.match(
-        r"^transformer\.(encoder_class_head|encoder\.enhance_mcsp|encoder_bbox_head)\.(.*)$", name
-    )
-    if match is not None:
-        head, rest = match.groups()
-        kind = "bbox" if head == "encoder_bbox_head" else "class"
-        names = [
-            f"{kind}_embed.{num_decoder_layers}.{rest}",
-            f"transformer.decoder.{kind}_embed.{num_decoder_layers}.{rest}",
-        ]
-        if kind == "class":
-            names += [f"encoder_class_heads.{k}.{rest}" for k in range(num_encoder_layers)]
-            names += [f"transformer.encoder.class_heads.{k}.{rest}" for k in range(num_encoder_layers)]
-        return names
-    for old, new in _PREFIXES.items():
-        if name.startswith(old):
-            renamed = new + name[len(old) :]
-            for fusion_old, fusion_new in _FUSION.items():
-                renamed = renamed.replace(fusion_old, fusion_new)
-            return [renamed]
-    return [name]
+_RULES = (
+    *(
+        Rename(f"transformer.{stack}.layers.{{i}}.{old}", f"transformer.{stack}.layers.{{i}}.{new}")
+        for stack, renames in (("encoder", _ENCODER_LAYER), ("decoder", _DECODER_LAYER))
+        for old, new in renames.items()
+    ),
+    # the neck's three backbone levels, then its extra level(s)
+    Rename("neck.convs.{i+3}.0.", "neck.extra_convs.{i}.conv."),
+    Rename("neck.convs.{i+3}.1.", "neck.extra_convs.{i}.norm."),
+    Rename("neck.convs.{i}.0.", "neck.convs.{i}.conv."),
+    Rename("neck.convs.{i}.1.", "neck.convs.{i}.norm."),
+    # the encoder's heads are the last class/bbox heads (L = number of decoder layers) and, for the class
+    # head, each encoder layer's token head (K: every encoder layer); before the decoder's heads, whose
+    # detrkit names class_embed.{k} would also match class_embed.{L}
+    Rename(
+        ("transformer.encoder_class_head.", "transformer.encoder.enhance_mcsp."),
+        (
+            "class_embed.{L}.",
+            "transformer.decoder.class_embed.{L}.",
+            "encoder_class_heads.{K}.",
+            "transformer.encoder.class_heads.{K}.",
+        ),
+    ),
+    Rename("transformer.encoder_bbox_head.", ("bbox_embed.{L}.", "transformer.decoder.bbox_embed.{L}.")),
+    *(
+        Rename(
+            f"transformer.decoder.{kind}_head.{{k}}.",
+            (f"{kind}_embed.{{k}}.", f"transformer.decoder.{kind}_embed.{{k}}."),
+        )
+        for kind in ("class", "bbox")
+    ),
+    *(Rename(old, new) for old, new in _PREFIXES.items()),
+    # the token fusion network: transformer.neck -> transformer.token_fusion, its context gates renamed
+    *(
+        Rename(
+            f"transformer.neck.{blocks}.{{i}}.bottlenecks.{{j}}.{old}",
+            f"transformer.token_fusion.{blocks}.{{i}}.bottlenecks.{{j}}.{new}",
+        )
+        for blocks in ("layer_blocks", "pan_blocks")
+        for old, new in _FUSION.items()
+    ),
+    Rename("transformer.neck.", "transformer.token_fusion."),
+)
 
 
-def convert_salience_detr(state_dict: StateDict) -> StateDict:
-    """An official Salience DETR state dict with detrkit's names (same tensors; shared heads under every
-    alias; :data:`DROPPED` buffers removed)."""
-    num_decoder_layers = len(
-        {k.split(".")[3] for k in state_dict if k.startswith("transformer.decoder.class_head.")}
-    )
-    num_encoder_layers = len(
-        {k.split(".")[3] for k in state_dict if k.startswith("transformer.encoder.layers.")}
-    )
-    converted = {}
-    for name, tensor in state_dict.items():
-        if name in DROPPED:
-            continue
-        for new_name in _names(name, num_decoder_layers, num_encoder_layers):
-            converted[new_name] = tensor
-    return converted
+def _layer_counts(state_dict: StateDict) -> dict[str, range]:
+    """``L``: the number of decoder layers, ``K``: every encoder layer (both sides name the layers alike)."""
+    layers = {
+        stack: {
+            int(m[1]) for key in state_dict if (m := re.match(rf"transformer\.{stack}\.layers\.(\d+)\.", key))
+        }
+        for stack in ("encoder", "decoder")
+    }
+    return {"L": [len(layers["decoder"])], "K": range(len(layers["encoder"]))}
 
 
-register_converter("salience-detr", convert_salience_detr)
+SALIENCE_DETR = Converter(
+    "salience-detr",
+    _RULES,
+    closed_prefixes=("transformer.encoder.layers.", "transformer.decoder.layers."),
+    derived=DERIVED,
+    context=_layer_counts,
+)
+
+register_converter(SALIENCE_DETR)
