@@ -80,14 +80,16 @@ def multi_scale_deformable_attn(
 
     Shapes as in :func:`multi_scale_deformable_attn_pytorch`; ``value_level_start_index`` is ``(L,)`` int64.
     Half and bfloat16 inputs are computed in float32 and returned in ``value``'s dtype. ``im2col_step`` is
-    accepted for compatibility with detrex's op signature; the kernels need no im2col buffer. During an ONNX
-    export (``torch.onnx.is_in_onnx_export()``) the reference is used, so the graph holds standard ONNX ops.
+    accepted for compatibility with detrex's op signature; the kernels need no im2col buffer. During a
+    TorchScript-based ONNX export the reference is used, so the graph holds standard ONNX ops; the
+    ``torch.export``-based exporter translates the op itself (:mod:`detrkit.export.onnx_dynamo`).
 
     Returns:
         ``(bs, Lq, heads * dim)``.
     """
-    if torch.onnx.is_in_onnx_export():
-        # ONNX has no counterpart of the compiled op; the reference is made of ONNX ops (GridSample).
+    if torch.onnx.is_in_onnx_export() and torch.jit.is_tracing():
+        # The TorchScript-based exporter has no translation of the compiled op; the reference is made of
+        # ONNX ops (GridSample). The torch.export-based one keeps the op (detrkit.export.onnx_dynamo).
         return multi_scale_deformable_attn_pytorch(
             value, value_spatial_shapes, sampling_locations, attention_weights
         )
