@@ -3,13 +3,16 @@
 onnxruntime (CPU) against PyTorch.
 
     python tools/export_onnx.py --config-file F --out model.onnx [--checkpoint C] [--height 800]
-        [--width 1333] [--opset 17] [--check [--float64-reference]] [key=value ...]
+        [--width 1333] [--exporter {torchscript,dynamo}] [--opset N] [--check [--float64-reference]]
+        [key=value ...]
 
 The graph (see :mod:`detrkit.export`): input ``image`` ``(1, 3, H, W)`` float32 pixel values in [0, 255]
 in the model's channel order (RGB for the shipped configs), the whole image valid (resize the picture to
 ``H x W``); outputs ``boxes`` ``(K, 4)`` xyxy in the input's pixels, ``scores`` ``(K,)``, ``labels`` ``(K,)``
 int64, by decreasing score, ``K`` = the config's ``select_box_nums_for_evaluation`` (fewer if empty boxes
 are dropped). Without ``--checkpoint`` the weights are the config's random initialisation (seed 0).
+``--exporter`` picks TorchScript-based export (default, opset 17) or the ``torch.export``-based one (opset 18;
+the model must be capturable by ``torch.export``, see :func:`detrkit.export.export_detector_onnx`).
 
 ``--check`` runs both on the export input and on a second random image and prints one JSON line last:
 the largest absolute differences of boxes (pixels) and scores over both images, and each image's;
@@ -26,7 +29,7 @@ import torch
 from detrkit.checkpoint import DetectionCheckpointer
 from detrkit.config import LazyConfig, instantiate
 from detrkit.export import compare_with_onnxruntime, export_detector_onnx
-from detrkit.export.onnx_symbolics import DEFAULT_OPSET
+from detrkit.export.onnx import EXPORTERS
 
 
 def build_model(config_file: str, checkpoint: str | None, overrides: list[str]) -> torch.nn.Module:
@@ -54,7 +57,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="path of the .onnx file")
     parser.add_argument("--height", type=int, default=800)
     parser.add_argument("--width", type=int, default=1333)
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    parser.add_argument("--exporter", choices=EXPORTERS, default="torchscript")
+    parser.add_argument("--opset", type=int, default=None, help="default 17 (torchscript), 18 (dynamo)")
     parser.add_argument("--check", action="store_true", help="compare onnxruntime with PyTorch (JSON line)")
     parser.add_argument(
         "--float64-reference",
@@ -68,7 +72,7 @@ def main() -> None:
 
     model = build_model(args.config_file, args.checkpoint, args.opts)
     image = random_image(args.height, args.width, seed=0)
-    export_detector_onnx(model, args.out, image, opset=args.opset)
+    export_detector_onnx(model, args.out, image, opset=args.opset, exporter=args.exporter)
     print(f"wrote {args.out}: image (1, 3, {args.height}, {args.width}) -> boxes, scores, labels")
     if args.check:
         second = random_image(args.height, args.width, seed=1)
@@ -78,6 +82,7 @@ def main() -> None:
         ]
         report = {
             "config": args.config_file,
+            "exporter": args.exporter,
             "input_size": [args.height, args.width],
             "max_abs_diff_boxes": max(c["max_abs_diff_boxes"] for c in checks),
             "max_abs_diff_scores": max(c["max_abs_diff_scores"] for c in checks),

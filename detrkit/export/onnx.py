@@ -11,39 +11,76 @@ from torch import nn
 from detrkit.export.onnx_symbolics import DEFAULT_OPSET, register_onnx_symbolics
 from detrkit.export.wrapper import ImageToDetections
 
-__all__ = ["OUTPUT_NAMES", "compare_with_onnxruntime", "export_detector_onnx"]
+__all__ = [
+    "DYNAMO_MIN_OPSET",
+    "EXPORTERS",
+    "OUTPUT_NAMES",
+    "compare_with_onnxruntime",
+    "export_detector_onnx",
+]
 
 OUTPUT_NAMES = ("boxes", "scores", "labels")
 
 
+EXPORTERS = ("torchscript", "dynamo")
+
+#: the lowest opset of the torch.export-based exporter and of the translations in :mod:`.onnx_dynamo`.
+DYNAMO_MIN_OPSET = 18
+
+
 def export_detector_onnx(
-    detector: nn.Module, path: str | os.PathLike, image: torch.Tensor, opset: int = DEFAULT_OPSET
+    detector: nn.Module,
+    path: str | os.PathLike,
+    image: torch.Tensor,
+    opset: int | None = None,
+    exporter: str = "torchscript",
 ) -> None:
     """Writes ``detector`` as an ONNX graph with input ``image`` ``(1, 3, H, W)`` (float, [0, 255]) and
     outputs :data:`OUTPUT_NAMES` (see :class:`ImageToDetections`), traced on ``image``.
 
-    The TorchScript-based exporter is used (``dynamo=False``): it records the tensor operations run on
-    ``image``, so the sizes derived from ``H, W`` (feature maps, tokens per level, the number of tokens kept
-    by Focus-DETR's and Salience DETR's selectors) become constants of the graph, while the data-dependent
-    parts stay operators (TopK, the compiled NMS as ``NonMaxSuppression``, the postprocess's empty-box
-    filter). The graph therefore accepts only ``(1, 3, H, W)`` inputs. The tracer's warnings about values
-    turned into constants are silenced: that is the intent (:func:`compare_with_onnxruntime` checks it).
+    ``exporter="torchscript"`` (default; opset :data:`DEFAULT_OPSET` unless given, at least 16) is
+    ``torch.onnx.export(..., dynamo=False)``: it records the tensor operations run on ``image``, so the sizes
+    derived from ``H, W`` (feature maps, tokens per level, the number of tokens kept by Focus-DETR's and
+    Salience DETR's selectors) become constants of the graph, while the data-dependent parts stay operators
+    (TopK, the compiled NMS as ``NonMaxSuppression``, the postprocess's empty-box filter). The graph therefore
+    accepts only ``(1, 3, H, W)`` inputs. The tracer's warnings about values turned into constants are
+    silenced: that is the intent (:func:`compare_with_onnxruntime` checks it).
+
+    ``exporter="dynamo"`` (opset :data:`DYNAMO_MIN_OPSET` unless given, at least that) is
+    ``torch.onnx.export(..., dynamo=True)``: ``torch.export`` captures the model with the compiled ops in its
+    graph, and :data:`~detrkit.export.onnx_dynamo.CUSTOM_TRANSLATION_TABLE` translates them. The model must
+    be capturable by ``torch.export`` (no Python reads of tensor values whose result sets a shape).
     """
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter must be one of {EXPORTERS}, got {exporter!r}")
+    wrapper = ImageToDetections(detector).eval()
+    names = dict(input_names=["image"], output_names=list(OUTPUT_NAMES))
+    if exporter == "dynamo":
+        opset = DYNAMO_MIN_OPSET if opset is None else opset
+        if opset < DYNAMO_MIN_OPSET:
+            raise ValueError(
+                f"opset {opset} < {DYNAMO_MIN_OPSET}: the dynamo exporter needs {DYNAMO_MIN_OPSET}"
+            )
+        from detrkit.export.onnx_dynamo import CUSTOM_TRANSLATION_TABLE  # needs onnxscript
+
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                (image,),
+                str(path),
+                dynamo=True,
+                opset_version=opset,
+                custom_translation_table=CUSTOM_TRANSLATION_TABLE,
+                **names,
+            )
+        return
+    opset = DEFAULT_OPSET if opset is None else opset
     if opset < 16:
         raise ValueError(f"opset {opset} < 16: the deformable attention needs ONNX GridSample (opset 16)")
     register_onnx_symbolics(opset)
-    wrapper = ImageToDetections(detector)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            wrapper,
-            (image,),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=["image"],
-            output_names=list(OUTPUT_NAMES),
-        )
+        torch.onnx.export(wrapper, (image,), str(path), dynamo=False, opset_version=opset, **names)
 
 
 def _max_abs_diffs(
