@@ -39,8 +39,8 @@ def extension():
         f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', 'auto')})"
     )
     sources += sorted(glob.glob("ops/**/*.cu", recursive=True))
-    # No --fmad=false: only the NMS IoU must round like the CPU's (it does so itself, ops/nms/nms.h); the other
-    # kernels may fuse multiply-adds. DETRKIT_WITH_CUDA makes detrkit._C report its CUDA kernels (bindings.cpp).
+    # No --fmad=false: only the NMS IoU must round like the CPU's, and it does so itself (ops/nms/nms.h); the
+    # other kernels may fuse multiply-adds. With DETRKIT_WITH_CUDA, detrkit._C reports its CUDA kernels.
     nvcc_flags = ["-O3"]
     return CUDAExtension(
         "detrkit._C",
