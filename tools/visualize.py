@@ -2,12 +2,20 @@
 """PNGs of a trained model: its predictions beside the ground truth, or (``--tokens``) what its encoder side
 picks on one image.
 
-    python tools/visualize.py --config-file F --checkpoint C --out predictions.png [--num-images 6]
-        [--score-threshold 0.5] [key=value ...]
+    python tools/visualize.py --config-file F --checkpoint C --out predictions.png
+        [--num-images 6 | --index I [--index J ...] | --image FILE [--image ...]] [--score-threshold T]
+        [key=value ...]
     python tools/visualize.py --tokens --config-file F --checkpoint C --out DIR [--index 0] [key=value ...]
 
-Without ``--tokens``, each row shows an image with its ground-truth boxes (left) and the predictions scoring
-at least the threshold (right), in the original image coordinates.
+Without ``--tokens``, the test set's first ``--num-images`` images (or those at positions ``--index``, or
+whose file is ``--image``: a path or a file name) are drawn two per row, each as a titled pair in the
+original image coordinates: left, the ground truth, green where a detection scoring at least the threshold
+matches it (same class, IoU >= 0.5), red where none does; right, the detections scoring at least the
+threshold in their class colours with their scores, and those scoring at least half of it faint.
+
+Without ``--score-threshold``, the threshold is chosen on the test set: the model runs on all of it and the
+threshold with the best F1 at IoU 0.5 (detections matched greedily by score, as COCO's evaluation does) is
+used and printed; a young model's right detections often score far below 0.5.
 
 With ``--tokens``, the test set's image ``--index`` (as the model sees it, resized) gives, in ``DIR``:
 - ``token_scores.png`` (Salience DETR, Focus-DETR: a selective encoder): the sigmoid of the token scorer's
@@ -21,17 +29,18 @@ They are read by forward hooks on the transformer's ``token_scorer``, ``token_se
 """
 
 import argparse
-import itertools
 import os
 
 import numpy as np
 import torch
 from PIL import Image
 
-from detrkit.checkpoint import DetectionCheckpointer
 from detrkit.config import LazyConfig, instantiate
 from detrkit.data import DatasetCatalog, MetadataCatalog
 from detrkit.structures import BoxMode
+from detrkit.utils.cli import non_negative_int, positive_int, unit_interval_float
+from detrkit.utils.detection_matching import best_f1_threshold, match_detections
+from detrkit.utils.prediction import load_model
 from detrkit.utils.token_visualizer import (
     captioned,
     kept_tokens_panel,
@@ -41,6 +50,8 @@ from detrkit.utils.token_visualizer import (
     token_map_panel,
 )
 from detrkit.utils.visualizer import ground_truth_vs_predictions, image_grid
+
+MATCH_IOU = 0.5
 
 
 def ground_truth(record: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,13 +129,6 @@ def token_pictures(image: np.ndarray, captured: dict, score_name: str) -> dict[s
     return pictures
 
 
-def load_model(cfg, checkpoint: str) -> torch.nn.Module:
-    """The config's model with ``checkpoint``'s weights, in eval mode."""
-    model = instantiate(cfg.model).to(cfg.train.device)
-    DetectionCheckpointer(model).load(checkpoint)
-    return model.eval()
-
-
 def write_token_pictures(cfg, model: torch.nn.Module, index: int, out_dir: str) -> list[str]:
     """:func:`token_pictures` of the test set's image ``index`` written as ``out_dir/<stem>.png``."""
     records = DatasetCatalog.get(cfg.dataloader.test.dataset.names)
@@ -144,57 +148,156 @@ def write_token_pictures(cfg, model: torch.nn.Module, index: int, out_dir: str) 
     return paths
 
 
-def write_predictions(cfg, model: torch.nn.Module, num_images: int, score_threshold: float, out: str) -> None:
-    """Ground truth vs predictions of the first ``num_images`` test images, a grid of 2 columns in ``out``."""
-    dataset_name = cfg.dataloader.test.dataset.names
-    records = {r["image_id"]: r for r in DatasetCatalog.get(dataset_name)}
-    class_names = MetadataCatalog.get(dataset_name).thing_classes
-    panels = []
+def select_images(records: list[dict], num_images: int, indices: list[int] | None, images: list[str] | None):
+    """Positions in ``records`` of the images to draw: ``indices``, else those whose ``file_name`` is one of
+    ``images`` (a path, or a file name matching the end of one), else the first ``num_images``.
+
+    Raises:
+        ValueError: naming an index outside the test set or a file that is not in it.
+    """
+    if indices:
+        bad = [i for i in indices if i >= len(records)]
+        if bad:
+            raise ValueError(f"--index {bad[0]} is outside the test set's {len(records)} images")
+        return list(indices)
+    if images:
+        chosen = []
+        for image in images:
+            matches = [
+                i
+                for i, r in enumerate(records)
+                if os.path.abspath(r["file_name"]) == os.path.abspath(image)
+                or os.path.basename(r["file_name"]) == image
+            ]
+            if not matches:
+                raise ValueError(f"--image {image!r} is not a file of the test set ({len(records)} images)")
+            chosen.append(matches[0])
+        return chosen
+    return list(range(min(num_images, len(records))))
+
+
+def predict_records(cfg, model: torch.nn.Module, records: list[dict]) -> list[tuple[torch.Tensor, ...]]:
+    """``(boxes (K, 4) xyxy in the original pixels, scores (K,), classes (K,))`` of each record, mapped by
+    the test loader's mapper."""
+    mapper = instantiate(cfg.dataloader.test.mapper)
+    predictions = []
     with torch.no_grad():
-        for batch in itertools.islice(instantiate(cfg.dataloader.test), num_images):
-            prediction = model(batch)[0]["instances"].to("cpu")
-            record = records[batch[0]["image_id"]]
-            image = np.asarray(Image.open(record["file_name"]).convert("RGB"))
-            gt_boxes, gt_classes = ground_truth(record)
-            panels.append(
-                ground_truth_vs_predictions(
-                    image,
-                    gt_boxes,
-                    gt_classes,
-                    prediction.pred_boxes.tensor,
-                    prediction.pred_classes,
-                    prediction.scores,
-                    class_names,
-                    score_threshold,
-                )
+        for record in records:
+            instances = model([mapper(record)])[0]["instances"].to("cpu")
+            predictions.append((instances.pred_boxes.tensor, instances.scores, instances.pred_classes))
+    return predictions
+
+
+def choose_score_threshold(records: list[dict], predictions: list[tuple[torch.Tensor, ...]]) -> tuple:
+    """``(threshold, f1)`` of :func:`best_f1_threshold` over the records' detections matched at IoU 0.5."""
+    scores, correct, num_ground_truth = [], [], 0
+    for record, (boxes, image_scores, classes) in zip(records, predictions, strict=True):
+        gt_boxes, gt_classes = ground_truth(record)
+        pred_match, _ = match_detections(boxes, image_scores, classes, gt_boxes, gt_classes, MATCH_IOU)
+        scores.append(image_scores)
+        correct.append(pred_match >= 0)
+        num_ground_truth += len(gt_boxes)
+    return best_f1_threshold(torch.cat(scores), torch.cat(correct), num_ground_truth)
+
+
+def write_predictions(
+    cfg,
+    model: torch.nn.Module,
+    out: str,
+    score_threshold: float | None = None,
+    num_images: int = 6,
+    indices: list[int] | None = None,
+    images: list[str] | None = None,
+) -> float:
+    """Ground truth vs predictions of the chosen test images (:func:`select_images`), a grid of 2 columns
+    in ``out``; returns the score threshold used (chosen by :func:`choose_score_threshold` on the whole
+    test set when ``score_threshold`` is None)."""
+    dataset_name = cfg.dataloader.test.dataset.names
+    records = DatasetCatalog.get(dataset_name)
+    class_names = MetadataCatalog.get(dataset_name).thing_classes
+    shown = select_images(records, num_images, indices, images)
+    if score_threshold is None:
+        predictions = predict_records(cfg, model, records)
+        score_threshold, f1 = choose_score_threshold(records, predictions)
+        print(
+            f"score threshold {score_threshold:.3f}: the best F1 ({f1:.3f}) at IoU {MATCH_IOU} on "
+            f"{dataset_name} ({len(records)} images)"
+        )
+        predictions = [predictions[i] for i in shown]
+    else:
+        predictions = predict_records(cfg, model, [records[i] for i in shown])
+    panels = []
+    for index, (boxes, scores, classes) in zip(shown, predictions, strict=True):
+        record = records[index]
+        image = np.asarray(Image.open(record["file_name"]).convert("RGB"))
+        gt_boxes, gt_classes = ground_truth(record)
+        panels.append(
+            ground_truth_vs_predictions(
+                image,
+                gt_boxes,
+                gt_classes,
+                boxes,
+                classes,
+                scores,
+                class_names,
+                score_threshold,
+                faint_threshold=score_threshold / 2,
+                iou_threshold=MATCH_IOU,
             )
+        )
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     image_grid(panels, columns=2).save(out)
+    return score_threshold
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", required=True, help="PNG file to write (with --tokens: a folder)")
-    parser.add_argument("--num-images", type=int, default=6)
-    parser.add_argument("--score-threshold", type=float, default=0.5)
+    parser.add_argument("--num-images", type=positive_int, default=6, help="the first N test images")
+    parser.add_argument(
+        "--index",
+        type=non_negative_int,
+        action="append",
+        help="a test image by position (repeat for more; --tokens: one)",
+    )
+    parser.add_argument(
+        "--image", action="append", help="a test image by file, a path or a file name (repeat for more)"
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=unit_interval_float,
+        default=None,
+        help="draw detections scoring at least this (default: the best-F1 score on the test set)",
+    )
     parser.add_argument(
         "--tokens", action="store_true", help="token scores and selected queries of one image"
     )
-    parser.add_argument("--index", type=int, default=0, help="with --tokens: the test image's position")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.index and args.image:
+        parser.error("give --index or --image, not both")
+    if args.tokens and (args.image or (args.index and len(args.index) > 1)):
+        parser.error("--tokens draws one image: give one --index")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
     model = load_model(cfg, args.checkpoint)
     if args.tokens:
-        for path in write_token_pictures(cfg, model, args.index, args.out):
+        for path in write_token_pictures(cfg, model, args.index[0] if args.index else 0, args.out):
             print(f"wrote {path}")
         return
-    write_predictions(cfg, model, args.num_images, args.score_threshold, args.out)
+    threshold = write_predictions(
+        cfg, model, args.out, args.score_threshold, args.num_images, args.index, args.image
+    )
     print(
-        f"wrote {args.out}: ground truth (left) vs predictions with score >= {args.score_threshold} (right)"
+        f"wrote {args.out}: ground truth (left: green found, red missed) vs detections with score >= "
+        f"{threshold:.3f} (right; faint: >= {threshold / 2:.3f})"
     )
 
 

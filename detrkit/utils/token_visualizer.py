@@ -8,9 +8,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from detrkit.utils.visualizer import class_color, image_grid
+from detrkit.utils.visualizer import CAPTION_HEIGHT, captioned, class_color, image_grid
 
 __all__ = [
+    "CAPTION_HEIGHT",
     "captioned",
     "heat_colors",
     "kept_tokens_panel",
@@ -19,8 +20,6 @@ __all__ = [
     "query_boxes_panel",
     "token_map_panel",
 ]
-
-CAPTION_HEIGHT = 14
 
 
 def heat_colors(values: np.ndarray) -> np.ndarray:
@@ -94,14 +93,6 @@ def query_boxes_panel(image: np.ndarray, boxes: torch.Tensor, classes: torch.Ten
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         draw.ellipse((cx - 1.5, cy - 1.5, cx + 1.5, cy + 1.5), fill=color)
     return canvas
-
-
-def captioned(panel: Image.Image, caption: str) -> Image.Image:
-    """``panel`` below a white strip of ``CAPTION_HEIGHT`` pixels holding ``caption``."""
-    out = Image.new("RGB", (panel.width, panel.height + CAPTION_HEIGHT), (255, 255, 255))
-    ImageDraw.Draw(out).text((2, 1), caption, fill=(0, 0, 0))
-    out.paste(panel, (0, CAPTION_HEIGHT))
-    return out
 
 
 def panel_row(panels: list[Image.Image]) -> Image.Image:

@@ -1,5 +1,6 @@
 """Pictures of detections: boxes with class names and scores drawn on images, ground truth beside
-predictions, several images in one grid."""
+predictions (found and missed objects in their own colours, low-score detections faint, titled panels),
+several images in one grid."""
 
 import colorsys
 
@@ -7,7 +8,24 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-__all__ = ["class_color", "draw_boxes", "ground_truth_vs_predictions", "image_grid"]
+from detrkit.utils.detection_matching import match_detections
+
+__all__ = [
+    "CAPTION_HEIGHT",
+    "GT_FOUND_COLOR",
+    "GT_MISSED_COLOR",
+    "captioned",
+    "class_color",
+    "draw_boxes",
+    "draw_faint_boxes",
+    "ground_truth_vs_predictions",
+    "image_grid",
+]
+
+CAPTION_HEIGHT = 14
+GT_FOUND_COLOR = (40, 220, 40)  # ground truth that a shown detection matches
+GT_MISSED_COLOR = (255, 40, 40)  # ground truth that no shown detection matches
+FAINT_OPACITY = 0.45
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -24,18 +42,17 @@ def draw_boxes(
     class_names: list[str],
     scores: torch.Tensor | None = None,
     score_threshold: float = 0.0,
+    colors: list[tuple[int, int, int]] | None = None,
 ) -> Image.Image:
     """Draws ``boxes`` ``(N, 4)`` xyxy in pixels with their class name (and score) on a copy of ``image``
-    (``(H, W, 3)`` uint8 RGB array, or a ``(3, H, W)`` uint8 tensor); boxes scoring below
-    ``score_threshold`` are skipped."""
-    if isinstance(image, torch.Tensor):
-        image = image.permute(1, 2, 0).cpu().numpy()
-    canvas = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    (``(H, W, 3)`` uint8 RGB array, or a ``(3, H, W)`` uint8 tensor, or a PIL image); boxes scoring below
+    ``score_threshold`` are skipped. Each box takes its class colour, or ``colors[i]`` when given."""
+    canvas = _canvas(image)
     draw = ImageDraw.Draw(canvas)
     for i, (box, class_id) in enumerate(zip(boxes.tolist(), classes.tolist(), strict=True)):
         if scores is not None and float(scores[i]) < score_threshold:
             continue
-        color = class_color(int(class_id))
+        color = class_color(int(class_id)) if colors is None else colors[i]
         draw.rectangle(box, outline=color, width=2)
         label = class_names[int(class_id)] if int(class_id) < len(class_names) else str(class_id)
         if scores is not None:
@@ -44,6 +61,40 @@ def draw_boxes(
         draw.rectangle((text_box[0], text_box[1] - 1, text_box[2] + 2, text_box[3] + 1), fill=color)
         draw.text((box[0] + 1, box[1]), label, fill=(0, 0, 0))
     return canvas
+
+
+def _canvas(image: np.ndarray | torch.Tensor | Image.Image) -> Image.Image:
+    """An RGB PIL copy of an ``(H, W, 3)`` uint8 array, a ``(3, H, W)`` uint8 tensor or a PIL image."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor):
+        image = image.permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+
+
+def draw_faint_boxes(
+    image: np.ndarray | torch.Tensor | Image.Image,
+    boxes: torch.Tensor,
+    classes: torch.Tensor,
+    opacity: float = FAINT_OPACITY,
+) -> Image.Image:
+    """A copy of ``image`` with ``boxes`` ``(N, 4)`` xyxy outlined 1 px in their class colour at
+    ``opacity`` (blended with the pixels below), without labels: detections shown as uncertain."""
+    canvas = _canvas(image).convert("RGBA")
+    overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    alpha = round(255 * opacity)
+    for box, class_id in zip(boxes.tolist(), classes.tolist(), strict=True):
+        draw.rectangle(box, outline=(*class_color(int(class_id)), alpha), width=1)
+    return Image.alpha_composite(canvas, overlay).convert("RGB")
+
+
+def captioned(panel: Image.Image, caption: str) -> Image.Image:
+    """``panel`` below a white strip of ``CAPTION_HEIGHT`` pixels holding ``caption``."""
+    out = Image.new("RGB", (panel.width, panel.height + CAPTION_HEIGHT), (255, 255, 255))
+    ImageDraw.Draw(out).text((2, 1), caption, fill=(0, 0, 0))
+    out.paste(panel, (0, CAPTION_HEIGHT))
+    return out
 
 
 def ground_truth_vs_predictions(
@@ -55,11 +106,39 @@ def ground_truth_vs_predictions(
     pred_scores: torch.Tensor,
     class_names: list[str],
     score_threshold: float = 0.5,
+    faint_threshold: float | None = None,
+    iou_threshold: float = 0.5,
 ) -> Image.Image:
-    """The image twice, side by side: ground truth on the left, predictions above ``score_threshold`` on
-    the right (all boxes in the image's pixel coordinates)."""
-    left = draw_boxes(image, gt_boxes, gt_classes, class_names)
-    right = draw_boxes(image, pred_boxes, pred_classes, class_names, pred_scores, score_threshold)
+    """The image twice, side by side, titled (all boxes ``(N, 4)`` xyxy in the image's pixels):
+
+    - left, the ground truth: green (:data:`GT_FOUND_COLOR`) where a detection scoring at least
+      ``score_threshold`` matches it (same class, IoU >= ``iou_threshold``, :func:`match_detections`), red
+      (:data:`GT_MISSED_COLOR`) where none does;
+    - right, the detections scoring at least ``score_threshold`` in their class colours with their scores,
+      and those scoring in ``[faint_threshold, score_threshold)`` faint (none when ``faint_threshold`` is
+      None).
+    """
+    shown = pred_scores >= score_threshold
+    pred_match, gt_match = match_detections(
+        pred_boxes[shown], pred_scores[shown], pred_classes[shown], gt_boxes, gt_classes, iou_threshold
+    )
+    found = (gt_match >= 0).tolist()
+    left = draw_boxes(
+        image,
+        gt_boxes,
+        gt_classes,
+        class_names,
+        colors=[GT_FOUND_COLOR if f else GT_MISSED_COLOR for f in found],
+    )
+    right = image
+    title = f"score>={score_threshold:.2f}: {int(shown.sum())} ({int((pred_match >= 0).sum())} right)"
+    if faint_threshold is not None:
+        faint = (pred_scores >= faint_threshold) & ~shown
+        right = draw_faint_boxes(image, pred_boxes[faint], pred_classes[faint])
+        title += f", faint>={faint_threshold:.2f}"
+    right = draw_boxes(right, pred_boxes[shown], pred_classes[shown], class_names, pred_scores[shown])
+    left = captioned(left, f"ground truth: {len(found)} ({sum(found)} found)")
+    right = captioned(right, title)
     pair = Image.new("RGB", (left.width + right.width + 4, left.height), (255, 255, 255))
     pair.paste(left, (0, 0))
     pair.paste(right, (left.width + 4, 0))

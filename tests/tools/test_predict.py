@@ -24,14 +24,12 @@ TOOL = REPO / "tools" / "predict.py"
 CONFIG = HERE / "configs" / "bright_detector.py"
 sys.path.insert(0, str(HERE))
 
-from bright_detector import BrightDetector  # noqa: E402
+from bright_detector import BrightDetector, image_with_squares, write_bright_dataset  # noqa: E402
 
 
 def image_with_square(height: int, width: int, x0: int, y0: int, side: int) -> torch.Tensor:
     """``(3, H, W)`` uint8: grey with a white ``side`` x ``side`` square at ``(x0, y0)``."""
-    image = torch.full((3, height, width), 100, dtype=torch.uint8)
-    image[:, y0 : y0 + side, x0 : x0 + side] = 255
-    return image
+    return image_with_squares(height, width, [(x0, y0, side, 255)])
 
 
 def load_tool():
@@ -41,8 +39,14 @@ def load_tool():
     return module
 
 
-def run_tool(*args: str):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+def run_tool(tmp_path: Path, *args: str):
+    """Runs the tool with the bright dataset's class names (written under ``tmp_path/datasets``)."""
+    write_bright_dataset(str(tmp_path / "datasets"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "DETRKIT_DATASETS": str(tmp_path / "datasets"),
+    }
     command = [sys.executable, str(TOOL), "--config-file", str(CONFIG), *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
@@ -114,6 +118,7 @@ def test_predict_on_a_folder_writes_json_csv_and_pngs(tmp_path):
     torch.save({"model": BrightDetector().state_dict()}, tmp_path / "weights.pth")
     out = tmp_path / "out"
     result = run_tool(
+        tmp_path,
         "--checkpoint",
         str(tmp_path / "weights.pth"),
         "--input",
@@ -151,7 +156,8 @@ def test_globs_files_and_repeated_stems(tmp_path):
     torch.save({"model": BrightDetector().state_dict()}, tmp_path / "weights.pth")
     out = tmp_path / "out"
     result = run_tool(
-        "--checkpoint", str(tmp_path / "weights.pth"), "--output", str(out), "--score-threshold", "0.05",
+        tmp_path, "--checkpoint", str(tmp_path / "weights.pth"), "--output", str(out),
+        "--score-threshold", "0.05",
         "--input", str(tmp_path / "images" / "*.png"), str(paths[0]), str(tmp_path / "more" / "a.png"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

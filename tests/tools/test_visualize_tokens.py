@@ -152,6 +152,6 @@ def test_command_line_writes_the_three_token_pictures(command_line):
 
 def test_command_line_still_draws_predictions_beside_ground_truth(command_line):
     folder, run = command_line
-    run("--out", str(folder / "predictions.png"), "--num-images", "3")
-    # 2 columns of (256 + 4 + 256) x 256 pairs in the original image size, 4 px gaps, 2 rows
-    assert Image.open(folder / "predictions.png").size == (2 * 520, 2 * 260)
+    run("--out", str(folder / "predictions.png"), "--num-images", "3", "--score-threshold", "0.5")
+    # 2 columns of (256 + 4 + 256) x (256 + titles) pairs in the original image size, 4 px gaps, 2 rows
+    assert Image.open(folder / "predictions.png").size == (2 * 520, 2 * (260 + CAPTION_HEIGHT))

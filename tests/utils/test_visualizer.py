@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from detrkit.utils.visualizer import class_color, draw_boxes, ground_truth_vs_predictions, image_grid
+from detrkit.utils.visualizer import (
+    CAPTION_HEIGHT,
+    FAINT_OPACITY,
+    GT_FOUND_COLOR,
+    GT_MISSED_COLOR,
+    class_color,
+    draw_boxes,
+    ground_truth_vs_predictions,
+    image_grid,
+)
 
 
 def test_box_outline_is_drawn_in_the_class_colour():
@@ -40,8 +49,49 @@ def test_side_by_side_and_grid_sizes():
     empty = torch.zeros(0, 4)
     none = torch.zeros(0, dtype=torch.long)
     pair = ground_truth_vs_predictions(image, empty, none, empty, none, torch.zeros(0), ["a"])
-    assert pair.size == (64, 20)
+    assert pair.size == (64, 20 + CAPTION_HEIGHT)
     grid = image_grid([pair, pair, pair], columns=2)
-    assert grid.size == (2 * 68, 2 * 24)
+    assert grid.size == (2 * 68, 2 * (24 + CAPTION_HEIGHT))
     with pytest.raises(ValueError, match="at least one image"):
         image_grid([], columns=2)
+
+
+def test_found_and_missed_ground_truth_and_faint_low_scores():
+    image = np.zeros((60, 100, 3), dtype=np.uint8)
+    gt_boxes = torch.tensor([[10.0, 10, 30, 30], [60, 10, 90, 40]])
+    gt_classes = torch.tensor([0, 1])
+    # a right detection of the first object at 0.8; the second object only at 0.3 (below the threshold 0.5)
+    pred_boxes = torch.tensor([[11.0, 10, 30, 31], [60, 10, 90, 40]])
+    pred = dict(
+        pred_boxes=pred_boxes, pred_classes=torch.tensor([0, 1]), pred_scores=torch.tensor([0.8, 0.3])
+    )
+    pair = np.asarray(
+        ground_truth_vs_predictions(
+            image,
+            gt_boxes,
+            gt_classes,
+            **pred,
+            class_names=["a", "b"],
+            score_threshold=0.5,
+            faint_threshold=0.2,
+        )
+    )
+    left, right = pair[CAPTION_HEIGHT:, :100], pair[CAPTION_HEIGHT:, 104:]
+    assert tuple(left[30, 20]) == GT_FOUND_COLOR  # bottom edge of the found object
+    assert tuple(left[40, 75]) == GT_MISSED_COLOR  # bottom edge of the missed one
+    assert tuple(right[31, 20]) == class_color(0)  # the shown detection, full colour
+    faint = tuple(round(FAINT_OPACITY * c) for c in class_color(1))  # blended over black
+    assert all(abs(a - b) <= 1 for a, b in zip(right[40, 75], faint, strict=True))
+    assert tuple(right[39, 75]) == (0, 0, 0)  # 1 px outline only
+    assert pair[:CAPTION_HEIGHT].min() < 50 and pair[:CAPTION_HEIGHT].max() == 255  # dark title text
+
+
+def test_without_faint_threshold_low_scores_are_not_drawn():
+    image = np.zeros((60, 100, 3), dtype=np.uint8)
+    box = torch.tensor([[60.0, 10, 90, 40]])
+    pair = np.asarray(
+        ground_truth_vs_predictions(
+            image, box, torch.tensor([1]), box, torch.tensor([1]), torch.tensor([0.3]), ["a", "b"], 0.5
+        )
+    )
+    assert pair[CAPTION_HEIGHT:, 104:].max() == 0
