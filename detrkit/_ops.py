@@ -7,7 +7,8 @@
   ``batched_nms`` keeps a data-dependent number of boxes: its output size is a new unbacked symbolic size.
 - Autograd of ``ms_deform_attn_forward`` (``torch.library.register_autograd``): its backward is the
   ``ms_deform_attn_backward`` op, so any caller of the forward op, traced or not, gets gradients for
-  ``value``, ``sampling_loc`` and ``attn_weight``. The backward op itself is not differentiable.
+  ``value``, ``sampling_loc`` and ``attn_weight``. The backward op itself is not differentiable: double
+  backward raises.
 """
 
 import torch
@@ -155,6 +156,21 @@ def _ms_deform_attn_backward(ctx, grad_output):
 
 torch.library.register_autograd(
     "detrkit::ms_deform_attn_forward", _ms_deform_attn_backward, setup_context=_ms_deform_attn_setup_context
+)
+
+
+def _ms_deform_attn_double_backward(ctx, *grads):
+    raise RuntimeError(
+        "ms_deform_attn: the backward op is not differentiable; double backward through the deformable "
+        "attention is not supported"
+    )
+
+
+# Registered so that differentiating the backward (create_graph=True) fails instead of silently giving zeros.
+torch.library.register_autograd(
+    "detrkit::ms_deform_attn_backward",
+    _ms_deform_attn_double_backward,
+    setup_context=lambda ctx, inputs, output: None,
 )
 
 

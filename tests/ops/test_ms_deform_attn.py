@@ -225,3 +225,14 @@ def test_backward_rejects_a_wrong_grad_output():
         torch.ops.detrkit.ms_deform_attn_backward(
             value, spatial_shapes, starts, loc, weights, torch.zeros(1, 4, 7), 64
         )
+
+
+def test_double_backward_raises():
+    value, spatial_shapes, starts, loc, weights = level_inputs(
+        [(4, 5)], 1, 3, 1, 2, 2, torch.float64, "cpu", seed=0
+    )
+    inputs = [t.requires_grad_() for t in (value, loc, weights)]
+    out = multi_scale_deformable_attn(inputs[0], spatial_shapes, starts, inputs[1], inputs[2])
+    grads = torch.autograd.grad(out.sum(), inputs, create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward .* not supported"):
+        torch.autograd.grad(grads[2].square().sum(), inputs)
