@@ -22,9 +22,9 @@ def high_order_matcher(hungarian, matcher_change_iter: int, iou_order_alpha: flo
 
 
 def to_rank_detr(model, matcher_change_iter: int):
-    """``model`` (a LazyCall :class:`HDeformableDETR` with a :class:`HybridMatchingCriterion`) made Rank-DETR
-    in place (and returned): rank-adaptive head, query rank layers, GIoU-aware class loss, high-order matcher
-    from ``matcher_change_iter``."""
+    """``model`` (a LazyCall :class:`HDeformableDETR` with a :class:`HybridMatchingCriterion`, or detrex's
+    H-Deformable-DETR config, whose criterion is plain) made Rank-DETR in place (and returned): rank-adaptive
+    head, query rank layers, GIoU-aware class loss, high-order matcher from ``matcher_change_iter``."""
     model._target_ = RankDETR
     model.rank_adaptive_classhead = True
     decoder = model.transformer.decoder
@@ -33,7 +33,7 @@ def to_rank_detr(model, matcher_change_iter: int):
     decoder.num_queries_one2many = "${...num_queries_one2many}"
     decoder.rank_adaptive_classhead = "${...rank_adaptive_classhead}"
     decoder.query_rank_layer = True
-    criterion = model.criterion.criterion
+    criterion = model.criterion.get("criterion", model.criterion)
     criterion._target_ = RankDetrCriterion
     criterion.matcher = high_order_matcher(criterion.matcher, matcher_change_iter)
     return model
