@@ -165,9 +165,9 @@ class Converter:
             self, "_prefixes", {side: [rule.prefixes(side) for rule in self.rules] for side in _SIDES}
         )
 
-    def extend(self, name: str, rules: Sequence[Rename] = (), **changes) -> "Converter":
-        """This converter under another name with ``rules`` tried first (and other fields replaced)."""
-        return replace(self, name=name, rules=tuple(rules) + self.rules, **changes)
+    def extend(self, name: str, rules: Sequence[Rename]) -> "Converter":
+        """This converter under another name with ``rules`` tried first."""
+        return replace(self, name=name, rules=tuple(rules) + self.rules)
 
     def to_detrkit(self, state_dict: StateDict) -> StateDict:
         """An official state dict with detrkit's names (the :attr:`derived` buffers dropped)."""
