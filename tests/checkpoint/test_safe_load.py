@@ -8,6 +8,7 @@ import os
 import pickle
 import shlex
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,3 +142,16 @@ def test_crafted_config_yaml_is_refused_and_runs_nothing(tmp_path):
     path.write_text("a: !!python/object:os.PathLike {}\n")
     with pytest.raises(ValueError, match=r"!!python/object:os\.PathLike is not allowed"):
         LazyConfig.load(path)
+
+
+def test_a_saved_project_config_loads_back_with_the_safe_loader(tmp_path):
+    """What LazyConfig.save writes beyond plain data (tuples, ShapeSpec) is what the safe loader admits."""
+    cfg = LazyConfig.load(Path(__file__).parents[2] / "projects" / "dino" / "configs" / "dino_shapes.py")
+    path = tmp_path / "config.yaml"
+    LazyConfig.save(cfg, str(path))
+    text = path.read_text()
+    assert "!!python/tuple" in text and "!!python/object:detrkit.layers.shape_spec.ShapeSpec" in text
+    assert not (tmp_path / "config.yaml.pkl").exists()
+    reloaded = LazyConfig.load(path)
+    assert reloaded.model.neck.input_shapes.res3.channels == cfg.model.neck.input_shapes["res3"].channels
+    assert list(reloaded.model.neck.in_features) == list(cfg.model.neck.in_features)
