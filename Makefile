@@ -45,7 +45,7 @@ lint: $(DEPS_STAMP)
 
 test: setup lint
 	$(PY) -c "import detrkit; print('detrkit ops:', detrkit.ops_info())"
-	$(PY) -m pytest
+	DETRKIT_REQUIRE_OPS=1 $(PY) -P -m pytest
 
 # The demo: trains DINO on the synthetic shapes dataset (generated on first use) on CPU, evaluates it on
 # shapes_val (COCO table), and writes output/demo/metrics.png (training curves, drawn by train_net.py at the
