@@ -8,7 +8,8 @@ The input holds a state dict, or a checkpoint with one under "model". ``--from``
 (``{"model": state_dict}``) that ``train.init_checkpoint`` / ``DetectionCheckpointer`` loads; ``--to`` writes
 ``{"model": state_dict}`` with the official names, which the official model loads with ``strict=True``.
 Formats whose official model keeps constants as buffers that detrkit keeps in its config (salience-detr)
-need ``--config-file``, the detrkit config the weights belong to, to rebuild them.
+need ``--config-file``, the detrkit config the weights belong to, to rebuild them; with ``--from``, the
+config is optional and the checkpoint's constants must equal the config's.
 
 The input is read without running code from it (tensors, numpy arrays and plain containers only);
 ``--trust-pickle`` unpickles anything else, for files from a source you trust.
@@ -59,7 +60,10 @@ def main() -> None:
     direction.add_argument("--to", dest="target", choices=sorted(CONVERTERS), help="detrkit -> official")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--config-file", help="with --to: the detrkit config of the model (where needed)")
+    parser.add_argument(
+        "--config-file",
+        help="the detrkit config of the model: needed --to salience-detr; --from, checks its constants",
+    )
     parser.add_argument(
         "--trust-pickle", action="store_true", help="unpickle objects beyond tensors and containers"
     )
@@ -69,10 +73,10 @@ def main() -> None:
         state_dict = (
             checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
         )
+        model = build_model(args.config_file) if args.config_file else None
         if args.source:
-            converted = CONVERTERS[args.source].to_detrkit(state_dict)
+            converted = CONVERTERS[args.source].to_detrkit(state_dict, model)
         else:
-            model = build_model(args.config_file) if args.config_file else None
             converted = CONVERTERS[args.target].to_official(state_dict, model)
     except (
         ValueError,

@@ -169,8 +169,22 @@ class Converter:
         """This converter under another name with ``rules`` tried first."""
         return replace(self, name=name, rules=tuple(rules) + self.rules)
 
-    def to_detrkit(self, state_dict: StateDict) -> StateDict:
-        """An official state dict with detrkit's names (the :attr:`derived` buffers dropped)."""
+    def to_detrkit(self, state_dict: StateDict, model: nn.Module | None = None) -> StateDict:
+        """An official state dict with detrkit's names (the :attr:`derived` buffers dropped; given the detrkit
+        ``model``, a ValueError names those that differ from what its config gives)."""
+        if model is not None:
+            expected = {
+                key: build(model).detach().cpu() for key, build in self.derived.items() if key in state_dict
+            }
+            differ = [
+                f"{key} = {state_dict[key].tolist()} (the detrkit model's config gives {value.tolist()})"
+                for key, value in expected.items()
+                if not torch.equal(state_dict[key].cpu().to(value.dtype), value)
+            ]
+            if differ:
+                raise ValueError(
+                    f"{self.name}: the checkpoint's {'; '.join(differ)}: set the config to match"
+                )
         kept = {key: value for key, value in state_dict.items() if key not in self.derived}
         converted = self._rename(kept, "official", "detrkit")
         self._check_inverse(kept, converted, "detrkit", "official")
@@ -272,9 +286,10 @@ def _converter(source: str) -> Converter:
     return CONVERTERS[source]
 
 
-def convert_state_dict(state_dict: StateDict, source: str) -> StateDict:
-    """``state_dict`` of an official ``source`` model with detrkit's names (same tensors)."""
-    return _converter(source).to_detrkit(state_dict)
+def convert_state_dict(state_dict: StateDict, source: str, model: nn.Module | None = None) -> StateDict:
+    """``state_dict`` of an official ``source`` model with detrkit's names (same tensors; ``model``: the
+    detrkit model, to check the official constants it keeps in its config)."""
+    return _converter(source).to_detrkit(state_dict, model)
 
 
 def convert_to_official(state_dict: StateDict, target: str, model: nn.Module | None = None) -> StateDict:

@@ -144,6 +144,11 @@ def test_salience_detr_constants_are_rebuilt_from_the_model(converters):
     )
     with pytest.raises(ValueError, match=r"position_embedding\.dim_tx.*--config-file"):
         CONVERTERS["salience-detr"].to_official(ours)
+    # on the way in, given the model, the official constants must be the ones its config gives
+    assert CONVERTERS["salience-detr"].to_detrkit(official, model).keys() == ours.keys()
+    official["transformer.level_filter_ratio"] = torch.tensor([0.25, 0.5, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"transformer\.level_filter_ratio = \[0\.25, 0\.5, 1\.0, 1\.0\]"):
+        CONVERTERS["salience-detr"].to_detrkit(official, model)
 
 
 def test_focus_detr_alpha_order_is_reversed_both_ways(converters):
