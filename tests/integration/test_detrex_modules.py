@@ -7,25 +7,24 @@ import inspect
 
 import pytest
 import torch
-from detrex_env import skip_unless_available, train_with_detrex
+from detrex_env import (
+    DINO_CONFIG,
+    H_DETR_CONFIG,
+    skip_unless_available,
+    tiny_detrex_config,
+    train_with_detrex,
+)
 
 DETREX_ROOT = skip_unless_available()
 
-from detectron2.config import LazyCall as L
-from detectron2.config import LazyConfig
-from detectron2.data import transforms as T
 from detrex_keywords import DETREX_MODULES
 
-import detrkit.data  # noqa: F401  (registers shapes_train, in detectron2's catalogs too)
 from detrkit.utils.events import current_training_iteration
 from detrkit_projects.focus_detr.modeling.lazy_configs import to_focus_detr
 from detrkit_projects.rank_detr.modeling import HighOrderMatcher
 from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_detr, to_rank_dino
 from detrkit_projects.salience_detr.modeling.lazy_configs import to_salience_detr
 from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
-
-DINO_CONFIG = "projects/dino/configs/dino-resnet/dino_r50_4scale_12ep.py"
-H_DETR_CONFIG = "projects/h_deformable_detr/configs/h_deformable_detr_r50_two_stage_12ep.py"
 
 
 @pytest.mark.parametrize("name", sorted(DETREX_MODULES))
@@ -44,33 +43,6 @@ class RecordingHighOrderMatcher(HighOrderMatcher):
     def forward(self, outputs, targets, *args, **kwargs):
         RecordingHighOrderMatcher.calls.append((current_training_iteration(), self.high_order()))
         return super().forward(outputs, targets, *args, **kwargs)
-
-
-def tiny(path: str):
-    """detrex's config at R18 / 1 encoder + 2 decoder layers / few queries, on shapes_train at 128 px."""
-    cfg = LazyConfig.load(str(DETREX_ROOT / path))
-    model = cfg.model
-    model.backbone.stages.depth = 18
-    del model.backbone.stages.stride_in_1x1  # bottleneck blocks only
-    for level, channels in zip(("res3", "res4", "res5"), (128, 256, 512), strict=True):
-        model.neck.input_shapes[level].channels = channels
-    model.transformer.encoder.num_layers = 1
-    model.transformer.decoder.num_layers = 2
-    model.transformer.encoder.feedforward_dim = 64
-    model.transformer.decoder.feedforward_dim = 64
-    model.num_classes = model.criterion.num_classes = 3  # detrex's H-DETR states it twice
-    if "num_queries_one2one" in model:
-        model.num_queries_one2one, model.num_queries_one2many = 10, 20
-        model.transformer.two_stage_num_proposals = 30
-        model.k_one2many = 2
-    else:
-        model.num_queries, model.dn_number = 20, 4
-    cfg.dataloader.train.dataset.names = "shapes_train"
-    cfg.dataloader.train.total_batch_size = 2
-    cfg.dataloader.train.mapper.augmentation = [L(T.ResizeShortestEdge)(short_edge_length=128, max_size=128)]
-    cfg.dataloader.train.mapper.augmentation_with_crop = None
-    cfg.train.init_checkpoint = ""
-    return cfg
 
 
 def salience(model):
@@ -105,7 +77,7 @@ CASES = [
     ("config", "helper", "loss"), CASES, ids=[f"{c.split('/')[1]}-{h.__name__}" for c, h, _ in CASES]
 )
 def test_helper_on_detrex_config_trains_under_detrex(config, helper, loss, tmp_path):
-    cfg = tiny(config)
+    cfg = tiny_detrex_config(config)
     model = helper(cfg.model)
     assert model is cfg.model
     is_rank = helper in (rank_dino, rank_detr)

@@ -1,13 +1,21 @@
 """detrex's own ``tools/train_net.py`` runs detrkit's shapes configs unchanged: each paper's trains a few
 iterations under detrex's trainer and detectron2's hooks, ``--resume`` continues, and the README's recipe
-(the command line, through tools/run_detrex_on_cpu.py) trains and evaluates Salience DETR."""
+(the command line, through tools/run_detrex_on_cpu.py) trains and evaluates Salience DETR. And detrkit's
+``tools/train_net.py`` trains detrex's own DINO and H-Deformable-DETR configs."""
 
 import subprocess
 import sys
 
 import pytest
 import torch
-from detrex_env import REPO, skip_unless_available, train_with_detrex
+from detrex_env import (
+    DINO_CONFIG,
+    H_DETR_CONFIG,
+    REPO,
+    skip_unless_available,
+    tiny_detrex_config,
+    train_with_detrex,
+)
 
 DETREX_ROOT = skip_unless_available()
 
@@ -69,3 +77,11 @@ def test_the_readme_recipe_trains_and_evaluates_salience_detr(tmp_path):
     log = result.stdout + result.stderr
     assert "copypaste: AP,AP50,AP75" in log  # detectron2's evaluation printout of our COCOEvaluator
     assert (tmp_path / "coco_instances_results.json").is_file()
+
+
+@pytest.mark.parametrize("config", [DINO_CONFIG, H_DETR_CONFIG], ids=["dino", "h_deformable_detr"])
+def test_detrkit_train_net_trains_detrex_s_own_config(config, tmp_path):
+    torch.manual_seed(0)
+    records = train_with_detrex(tiny_detrex_config(config), tmp_path, max_iter=3, trainer="detrkit")
+    assert [r["iteration"] for r in records if "total_loss" in r] == [0, 1, 2]
+    assert (tmp_path / "model_final.pth").is_file()
