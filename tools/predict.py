@@ -70,11 +70,13 @@ def output_names(files: list[str]) -> list[str]:
 
 
 def class_metadata(cfg, num_classes: int) -> tuple[list[str], list[int]]:
-    """Class names and dataset category ids of the contiguous classes ``0..num_classes-1``, from the test
-    dataset's metadata (names ``"class <i>"`` and ids ``i`` where it has none)."""
+    """Class names and dataset category ids of the contiguous classes (``num_classes``, or as many as the
+    metadata names), from the test dataset's metadata (names ``"class <i>"`` and ids ``i`` where it has
+    none)."""
     names = cfg.dataloader.test.dataset.names
     metadata = MetadataCatalog.get(names if isinstance(names, str) else names[0])
     class_names = list(metadata.get("thing_classes") or [])
+    num_classes = max(num_classes, len(class_names))
     class_names += [f"class {i}" for i in range(len(class_names), num_classes)]
     to_contiguous = metadata.get("thing_dataset_id_to_contiguous_id") or {}
     dataset_ids = {contiguous: dataset_id for dataset_id, contiguous in to_contiguous.items()}
@@ -141,7 +143,7 @@ def main(argv=None) -> None:
     cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
     model = load_model(cfg, args.checkpoint)
     mapper = instantiate(cfg.dataloader.test.mapper)
-    class_names, category_ids = class_metadata(cfg, model.num_classes)
+    class_names, category_ids = class_metadata(cfg, getattr(model, "num_classes", 0))
     os.makedirs(args.output, exist_ok=True)
     records = []
     for image_id, (file_name, png) in enumerate(

@@ -61,7 +61,7 @@ BRIGHT_IMAGES = {
 
 def write_bright_dataset(root: str) -> str:
     """Writes ``root/bright/images/{a,b,c}.png`` and ``root/bright/annotations.json`` (the folder that
-    ``tests/tools/configs/bright_detector.py`` registers under ``$DETRKIT_DATASETS``); returns the folder."""
+    ``tests/tools/configs/bright_squares.py`` registers under ``$DETRKIT_DATASETS``); returns the folder."""
     import json
     import os
 

@@ -21,7 +21,7 @@ from detrkit.utils.prediction import drop_cut_boxes, merge_tile_detections, pred
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TOOL = REPO / "tools" / "predict.py"
-CONFIG = HERE / "configs" / "bright_detector.py"
+CONFIG = HERE / "configs" / "bright_squares.py"
 sys.path.insert(0, str(HERE))
 
 from bright_detector import BrightDetector, image_with_squares, write_bright_dataset  # noqa: E402

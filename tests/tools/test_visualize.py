@@ -22,7 +22,7 @@ from detrkit.utils.visualizer import (
 
 HERE = Path(__file__).resolve().parent
 TOOL = HERE.parents[1] / "tools" / "visualize.py"
-CONFIG = HERE / "configs" / "bright_detector.py"
+CONFIG = HERE / "configs" / "bright_squares.py"
 sys.path.insert(0, str(HERE))
 
 from bright_detector import BrightDetector, write_bright_dataset  # noqa: E402
