@@ -22,7 +22,7 @@ from detrex_keywords import DETREX_MODULES
 from detrkit.utils.events import current_training_iteration
 from detrkit_projects.focus_detr.modeling.lazy_configs import to_focus_detr
 from detrkit_projects.rank_detr.modeling import HighOrderMatcher
-from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_detr, to_rank_dino
+from detrkit_projects.rank_detr.modeling.lazy_configs import high_order_matcher, to_rank_detr, to_rank_dino
 from detrkit_projects.salience_detr.modeling.lazy_configs import to_salience_detr
 from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 
@@ -61,10 +61,17 @@ def rank_detr(model):
     return to_rank_detr(model, matcher_change_iter=2)
 
 
+def rank_matcher(model):
+    """Rank DETR's high-order matcher alone in detrex's DINO (the README's recipe)."""
+    model.criterion.matcher = high_order_matcher(model.criterion.matcher, matcher_change_iter=2)
+    return model
+
+
 CASES = [
     (DINO_CONFIG, salience, "loss_salience"),
     (DINO_CONFIG, focus, "loss_select"),
     (DINO_CONFIG, rank_dino, "loss_class"),
+    (DINO_CONFIG, rank_matcher, "loss_class"),
     (DINO_CONFIG, with_csla, "loss_class"),
     (DINO_CONFIG, with_dca, "loss_class"),
     (H_DETR_CONFIG, rank_detr, "loss_class_one2many"),
@@ -80,7 +87,7 @@ def test_helper_on_detrex_config_trains_under_detrex(config, helper, loss, tmp_p
     cfg = tiny_detrex_config(config)
     model = helper(cfg.model)
     assert model is cfg.model
-    is_rank = helper in (rank_dino, rank_detr)
+    is_rank = helper in (rank_dino, rank_detr, rank_matcher)
     if is_rank:
         criterion = cfg.model.criterion
         criterion.matcher._target_ = RecordingHighOrderMatcher

@@ -25,6 +25,8 @@ class HungarianMatcher(nn.Module):
         cost_class, cost_bbox, cost_giou: weights of the three terms (not all zero).
         cost_class_type: ``"focal_loss_cost"`` or ``"ce_cost"``.
         alpha, gamma: focal parameters of the focal class cost.
+        iou_eps: added to the union and to the enclosing area of the GIoU before dividing: 1e-6 is detrex's
+            ``box_ops`` (DINO, H-DETR, Focus-DETR, Rank-DETR), 0 torchvision's (Salience DETR).
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class HungarianMatcher(nn.Module):
         cost_class_type: str = "focal_loss_cost",
         alpha: float = 0.25,
         gamma: float = 2.0,
+        iou_eps: float = 1e-6,
     ):
         super().__init__()
         if cost_class == 0 and cost_bbox == 0 and cost_giou == 0:
@@ -50,6 +53,7 @@ class HungarianMatcher(nn.Module):
         self.cost_class_type = cost_class_type
         self.alpha = alpha
         self.gamma = gamma
+        self.iou_eps = iou_eps
 
     def class_cost(self, pred_logits: torch.Tensor, tgt_labels: torch.Tensor) -> torch.Tensor:
         """``(N, M)`` classification cost of ``(N, C)`` logits against ``(M,)`` labels."""
@@ -70,7 +74,9 @@ class HungarianMatcher(nn.Module):
         """``(N, M)`` total cost of ``N`` predictions (logits ``(N, C)``, cxcywh boxes ``(N, 4)``) against
         ``M`` targets (labels ``(M,)``, cxcywh boxes ``(M, 4)``)."""
         cost_bbox = torch.cdist(pred_boxes, tgt_boxes, p=1)
-        cost_giou = -generalized_box_iou(box_cxcywh_to_xyxy(pred_boxes), box_cxcywh_to_xyxy(tgt_boxes))
+        cost_giou = -generalized_box_iou(
+            box_cxcywh_to_xyxy(pred_boxes), box_cxcywh_to_xyxy(tgt_boxes), eps=self.iou_eps
+        )
         cost_class = self.class_cost(pred_logits, tgt_labels)
         return self.cost_bbox * cost_bbox + self.cost_class * cost_class + self.cost_giou * cost_giou
 
@@ -109,8 +115,14 @@ class HungarianMatcher(nn.Module):
             (torch.as_tensor(i, dtype=torch.int64), torch.as_tensor(j, dtype=torch.int64)) for i, j in indices
         ]
 
+    def __repr__(self, _repr_indent: int = 0) -> str:
+        """nn.Module's repr, every line after the first indented by ``_repr_indent`` spaces (detrex's criteria
+        print their matcher with ``matcher.__repr__(_repr_indent=8)``)."""
+        return super().__repr__().replace("\n", "\n" + " " * _repr_indent)
+
     def extra_repr(self) -> str:
         return (
             f"cost_class={self.cost_class}, cost_bbox={self.cost_bbox}, cost_giou={self.cost_giou}, "
-            f"cost_class_type={self.cost_class_type!r}, alpha={self.alpha}, gamma={self.gamma}"
+            f"cost_class_type={self.cost_class_type!r}, alpha={self.alpha}, gamma={self.gamma}, "
+            f"iou_eps={self.iou_eps}"
         )

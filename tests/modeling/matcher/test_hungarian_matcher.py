@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from torchvision.ops import box_convert, generalized_box_iou
+from torchvision.ops import box_convert
 
 from detrkit.modeling.matcher import HungarianMatcher
 
@@ -20,9 +20,38 @@ def pair_cost(logits, box, label, gt_box, matcher: HungarianMatcher) -> float:
     else:
         cls = -torch.softmax(logits, -1)[label].item()
     l1 = (box - gt_box).abs().sum().item()
-    xyxy = box_convert(torch.stack([box, gt_box]), "cxcywh", "xyxy")
-    giou = generalized_box_iou(xyxy[:1], xyxy[1:]).item()
+    a, b = box_convert(torch.stack([box, gt_box]), "cxcywh", "xyxy").double()
+    giou = giou_by_hand(a, b, matcher.iou_eps)
     return matcher.cost_class * cls + matcher.cost_bbox * l1 - matcher.cost_giou * giou
+
+
+def giou_by_hand(a: torch.Tensor, b: torch.Tensor, eps: float) -> float:
+    """GIoU of two xyxy boxes, with ``eps`` added to the union and to the hull (detrex's box_ops: 1e-6)."""
+    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    hull = (max(a[2], b[2]) - min(a[0], b[0])) * (max(a[3], b[3]) - min(a[1], b[1]))
+    return float(inter / (union + eps) - (hull - union) / (hull + eps))
+
+
+@pytest.mark.parametrize("iou_eps", [1e-6, 0.0])
+def test_giou_cost_divides_by_union_and_hull_plus_iou_eps(iou_eps):
+    """float64 small boxes, where an eps of 1e-6 moves the GIoU by about 1%."""
+    g = torch.Generator().manual_seed(3)
+    boxes = torch.cat(
+        [torch.rand(4, 2, generator=g) * 0.02 + 0.5, torch.rand(4, 2, generator=g) * 0.01 + 0.005], 1
+    )
+    gt = torch.cat(
+        [torch.rand(3, 2, generator=g) * 0.02 + 0.5, torch.rand(3, 2, generator=g) * 0.01 + 0.005], 1
+    )
+    matcher = HungarianMatcher(cost_class=0, cost_bbox=0, cost_giou=1, iou_eps=iou_eps)
+    cost = matcher.cost_matrix(
+        torch.zeros(4, 2, dtype=torch.float64), boxes.double(), torch.zeros(3).long(), gt.double()
+    )
+    a, b = box_convert(boxes.double(), "cxcywh", "xyxy"), box_convert(gt.double(), "cxcywh", "xyxy")
+    expected = torch.tensor(
+        [[-giou_by_hand(a[q], b[t], iou_eps) for t in range(3)] for q in range(4)], dtype=torch.float64
+    )
+    torch.testing.assert_close(cost, expected, rtol=1e-12, atol=1e-15)
 
 
 def brute_force(logits, boxes, labels, gt_boxes, matcher) -> tuple[float, set]:
@@ -121,3 +150,13 @@ def test_bad_input():
     outputs["pred_logits"][0, 1, 1] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         matcher(outputs, [{"labels": torch.tensor([1]), "boxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]])}])
+
+
+def test_repr_takes_detrex_s_indent_keyword():
+    matcher = HungarianMatcher(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0)
+    plain = repr(matcher)
+    assert plain.startswith("HungarianMatcher(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0")
+    holder = torch.nn.Module()
+    holder.matcher = matcher
+    assert "\n" in repr(holder)  # nested: the module tree still prints through __repr__()
+    assert matcher.__repr__(_repr_indent=8) == plain.replace("\n", "\n" + " " * 8)
