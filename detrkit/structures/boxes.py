@@ -3,6 +3,7 @@
 from enum import IntEnum
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 __all__ = ["BoxMode", "Boxes", "pairwise_iou"]
 
@@ -46,7 +47,7 @@ class Boxes:
     def __init__(self, tensor: torch.Tensor):
         device = tensor.device if torch.is_tensor(tensor) else torch.device("cpu")
         tensor = torch.as_tensor(tensor, dtype=torch.float32, device=device)
-        if tensor.numel() == 0:
+        if guard_or_false(tensor.numel() == 0):  # under torch.export a data-dependent count is not known 0
             tensor = tensor.reshape(0, 4)
         if tensor.dim() != 2 or tensor.size(-1) != 4:
             raise ValueError(f"Boxes needs an (N, 4) tensor, got shape {tuple(tensor.shape)}")

@@ -4,6 +4,7 @@ import itertools
 from typing import Any
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 __all__ = ["Instances"]
 
@@ -39,10 +40,14 @@ class Instances:
         return self._fields[name]
 
     def set(self, name: str, value: Any) -> None:
-        if self._fields and len(value) != len(self):
-            raise ValueError(
-                f"Adding a field '{name}' of length {len(value)} to Instances of length {len(self)}"
-            )
+        if self._fields:
+            # a length that depends on data (under torch.export) is checked at run time, not in Python
+            length, expected = _length(value), self.__len__()
+            if guard_or_false(length != expected):
+                raise ValueError(
+                    f"Adding a field '{name}' of length {length} to Instances of length {expected}"
+                )
+            torch._check(length == expected)
         self._fields[name] = value
 
     def has(self, name: str) -> bool:
@@ -76,7 +81,7 @@ class Instances:
 
     def __len__(self) -> int:
         for value in self._fields.values():
-            return len(value)
+            return _length(value)
         raise NotImplementedError("Empty Instances does not support __len__!")
 
     def __iter__(self):
@@ -114,3 +119,9 @@ class Instances:
         return (
             f"Instances(num_instances={count}, image_height={height}, image_width={width}, fields=[{fields}])"
         )
+
+
+def _length(value: Any) -> int:
+    """``len(value)`` as ``value.__len__()`` returns it: a tensor's (or ``Boxes``') first size stays symbolic
+    under ``torch.export``, where ``len`` would have to make it a Python int."""
+    return value.__len__()

@@ -5,7 +5,13 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["MultiLevelTokens", "encoder_reference_points", "flatten_multi_level", "get_valid_ratio"]
+__all__ = [
+    "MultiLevelTokens",
+    "encoder_reference_points",
+    "flatten_multi_level",
+    "get_valid_ratio",
+    "token_grid",
+]
 
 
 @dataclass
@@ -75,7 +81,29 @@ def flatten_multi_level(
     )
 
 
-def encoder_reference_points(spatial_shapes: torch.Tensor, valid_ratios: torch.Tensor) -> torch.Tensor:
+def token_grid(spatial_shapes: torch.Tensor, num_tokens: int) -> tuple[torch.Tensor, ...]:
+    """Level, row and column of every token of the flattened levels, as tensors (no Python loop over the
+    levels and no host read of ``spatial_shapes``, so ``torch.export`` sees only the static ``num_tokens``).
+
+    Args:
+        spatial_shapes: ``(L, 2)`` int64 ``(H_l, W_l)``.
+        num_tokens: ``S = sum_l H_l * W_l``.
+
+    Returns:
+        ``level``, ``row``, ``column``: ``(S,)`` int64 each.
+    """
+    sizes = spatial_shapes.prod(1)
+    ends = sizes.cumsum(0)
+    index = torch.arange(num_tokens, device=spatial_shapes.device)
+    level = (index[:, None] >= ends[None, :]).sum(1)
+    local = index - (ends - sizes)[level]
+    width = spatial_shapes[level, 1]
+    return level, torch.div(local, width, rounding_mode="floor"), local % width
+
+
+def encoder_reference_points(
+    spatial_shapes: torch.Tensor, valid_ratios: torch.Tensor, num_tokens: int | None = None
+) -> torch.Tensor:
     """Each encoder token's reference point: its pixel centre normalised by the unpadded size of its own
     level, ``((j + 0.5) / (r_w W_l), (i + 0.5) / (r_h H_l))``, then rescaled to every level by that level's
     valid ratio (so one point addresses the same image location on all levels).
@@ -83,18 +111,16 @@ def encoder_reference_points(spatial_shapes: torch.Tensor, valid_ratios: torch.T
     Args:
         spatial_shapes: ``(L, 2)`` int64 ``(H_l, W_l)``.
         valid_ratios: ``(bs, L, 2)`` ``(w, h)``.
+        num_tokens: ``S``; pass it (e.g. the memory's length) where the graph is captured: without it it is
+            read from ``spatial_shapes`` (a host read).
 
     Returns:
         ``(bs, S, L, 2)`` points ``(x, y)``.
     """
-    points = []
-    for level, (height, width) in enumerate(spatial_shapes.tolist()):
-        ref_y, ref_x = torch.meshgrid(
-            torch.arange(height, dtype=torch.float32, device=valid_ratios.device) + 0.5,
-            torch.arange(width, dtype=torch.float32, device=valid_ratios.device) + 0.5,
-            indexing="ij",
-        )
-        ref_x = ref_x.reshape(1, -1) / (valid_ratios[:, None, level, 0] * width)
-        ref_y = ref_y.reshape(1, -1) / (valid_ratios[:, None, level, 1] * height)
-        points.append(torch.stack((ref_x, ref_y), -1))
-    return torch.cat(points, 1)[:, :, None] * valid_ratios[:, None]
+    if num_tokens is None:
+        num_tokens = int(spatial_shapes.prod(1).sum())
+    level, row, column = token_grid(spatial_shapes, num_tokens)
+    centres = torch.stack((column, row), -1).to(torch.float32) + 0.5  # (S, 2) x, y
+    size = spatial_shapes[level].flip(-1).to(torch.float32)  # (S, 2) W, H
+    points = centres / (valid_ratios[:, level] * size)  # (bs, S, 2)
+    return points[:, :, None] * valid_ratios[:, None]

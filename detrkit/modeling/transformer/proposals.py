@@ -2,6 +2,8 @@
 
 import torch
 
+from detrkit.modeling.transformer.multi_level import token_grid
+
 __all__ = ["grid_proposals"]
 
 
@@ -22,26 +24,17 @@ def grid_proposals(
         proposals: ``(bs, S, 4)`` ``sigmoid^-1((cx, cy, w, h))``, ``+inf`` where invalid.
         valid: ``(bs, S, 1)`` bool, True where the box lies in (0.01, 0.99) (padding is not checked here).
     """
-    batch = memory_padding_mask.shape[0]
-    device = memory_padding_mask.device
-    proposals = []
-    start = 0
-    for level, (height, width) in enumerate(spatial_shapes.tolist()):
-        mask = memory_padding_mask[:, start : start + height * width].view(batch, height, width)
-        valid_h = (~mask[:, :, 0]).sum(1)
-        valid_w = (~mask[:, 0, :]).sum(1)
-        grid_y, grid_x = torch.meshgrid(
-            torch.arange(height, dtype=torch.float32, device=device),
-            torch.arange(width, dtype=torch.float32, device=device),
-            indexing="ij",
-        )
-        grid = torch.stack([grid_x, grid_y], -1)
-        scale = torch.stack([valid_w, valid_h], -1).view(batch, 1, 1, 2)
-        centres = (grid[None] + 0.5) / scale
-        sizes = torch.full_like(centres, 0.05 * 2.0**level)
-        proposals.append(torch.cat((centres, sizes), -1).view(batch, -1, 4))
-        start += height * width
-    proposals = torch.cat(proposals, 1)
+    num_levels = spatial_shapes.shape[0]
+    level, row, column = token_grid(spatial_shapes, memory_padding_mask.shape[1])
+    # unpadded height (width) of each image's level: its valid tokens in column (row) 0
+    one_hot = (level[:, None] == torch.arange(num_levels, device=level.device)).float()  # (S, L)
+    valid = (~memory_padding_mask).float()
+    valid_h = (valid * (column == 0)) @ one_hot  # (bs, L), exact integer counts
+    valid_w = (valid * (row == 0)) @ one_hot
+    scale = torch.stack([valid_w, valid_h], -1)[:, level]  # (bs, S, 2)
+    centres = (torch.stack([column, row], -1).to(torch.float32) + 0.5) / scale
+    side = torch.tensor([0.05 * 2.0**i for i in range(num_levels)], device=level.device)[level]
+    proposals = torch.cat((centres, side[None, :, None].expand_as(centres)), -1)
     valid = ((proposals > 0.01) & (proposals < 0.99)).all(-1, keepdim=True)
     proposals = torch.log(proposals / (1 - proposals))
     proposals = proposals.masked_fill(memory_padding_mask[..., None], float("inf"))

@@ -103,7 +103,9 @@ class SelectiveDINOTransformer(DINOTransformer):
             query_pos=tokens.pos,
             query_key_padding_mask=tokens.mask,
             token_selection=selection,
-            reference_points=encoder_reference_points(tokens.spatial_shapes, tokens.valid_ratios),
+            reference_points=encoder_reference_points(
+                tokens.spatial_shapes, tokens.valid_ratios, tokens.feat.shape[1]
+            ),
             spatial_shapes=tokens.spatial_shapes,
             level_start_index=tokens.level_start_index,
             valid_ratios=tokens.valid_ratios,

@@ -75,7 +75,9 @@ class TwoStageDeformableTransformer(nn.Module):
             query_pos=tokens.pos,
             query_key_padding_mask=tokens.mask,
             spatial_shapes=tokens.spatial_shapes,
-            reference_points=encoder_reference_points(tokens.spatial_shapes, tokens.valid_ratios),
+            reference_points=encoder_reference_points(
+                tokens.spatial_shapes, tokens.valid_ratios, tokens.feat.shape[1]
+            ),
             level_start_index=tokens.level_start_index,
             valid_ratios=tokens.valid_ratios,
             **kwargs,

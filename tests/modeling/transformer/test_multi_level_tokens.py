@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from detrkit.modeling.transformer import encoder_reference_points, flatten_multi_level, get_valid_ratio
+from detrkit.modeling.transformer.multi_level import token_grid
 
 
 def test_valid_ratio_counts_unpadded_rows_and_columns():
@@ -51,3 +52,30 @@ def test_flatten_multi_level_rejects_mismatched_levels():
         flatten_multi_level([feat, feat], [mask], [feat, feat], torch.zeros(2, 3))
     with pytest.raises(ValueError, match="num_feature_levels"):
         flatten_multi_level([feat, feat], [mask, mask], [feat, feat], torch.zeros(1, 3))
+
+
+def test_token_grid_gives_each_tokens_level_row_and_column():
+    spatial_shapes = torch.tensor([[3, 5], [2, 2], [1, 3]])
+    expected = [
+        (level, i, j)
+        for level, (h, w) in enumerate([(3, 5), (2, 2), (1, 3)])
+        for i in range(h)
+        for j in range(w)
+    ]
+    level, row, column = token_grid(spatial_shapes, len(expected))
+    assert list(zip(level.tolist(), row.tolist(), column.tolist(), strict=True)) == expected
+
+
+def test_reference_points_need_no_host_read_of_the_shapes_under_export():
+    class Points(torch.nn.Module):
+        def forward(self, spatial_shapes, valid_ratios, feat):
+            return encoder_reference_points(spatial_shapes, valid_ratios, feat.shape[1])
+
+    spatial_shapes = torch.tensor([[2, 4], [1, 2]])
+    valid_ratios = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[0.5, 1.0], [0.5, 1.0]]])
+    feat = torch.zeros(2, 10, 1)
+    program = torch.export.export(Points(), (spatial_shapes, valid_ratios, feat))
+    assert torch.equal(
+        program.module()(spatial_shapes, valid_ratios, feat),
+        encoder_reference_points(spatial_shapes, valid_ratios),
+    )
