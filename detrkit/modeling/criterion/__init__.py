@@ -1,7 +1,9 @@
 """Set-prediction criteria with detrex's names, signatures and loss keys.
 
 A criterion returns UNWEIGHTED losses and carries ``weight_dict``; as in detrex, the meta-architecture
-multiplies each loss by its weight (:func:`weight_losses`) before returning the training dict."""
+multiplies each loss by its weight (:func:`weight_losses`) before returning the training dict. Unlike detrex,
+which keeps a loss without a weight at weight 1, a loss key missing from ``weight_dict`` is a ``KeyError``
+naming it (H-Deformable-DETR's ``<key>_one2many`` losses fall back to ``<key>``'s weight, as in detrex)."""
 
 from detrkit.modeling.criterion.dn_criterion import DINOCriterion
 from detrkit.modeling.criterion.hybrid_criterion import HybridMatchingCriterion

@@ -43,6 +43,7 @@ def weight_losses(loss_dict: dict, weight_dict: dict) -> dict:
     missing = sorted(k for k in loss_dict if k not in weight_dict)
     if missing:
         raise KeyError(
-            f"losses {missing} have no weight in the criterion's weight_dict (see build_weight_dict)"
+            f"losses {missing} have no weight in the criterion's weight_dict, whose keys are "
+            f"{sorted(weight_dict)} (see build_weight_dict; weight 0 keeps a loss for logging only)"
         )
     return {k: v * weight_dict[k] for k, v in loss_dict.items()}

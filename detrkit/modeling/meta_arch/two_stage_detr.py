@@ -12,6 +12,7 @@ from torch import nn
 
 from detrkit.layers.logits import inverse_sigmoid
 from detrkit.layers.mlp import MLP
+from detrkit.modeling.criterion.weight_dict import weight_losses
 from detrkit.modeling.postprocessing import detector_postprocess, topk_detections
 from detrkit.structures.box_ops import box_xyxy_to_cxcywh
 from detrkit.structures.image_list import ImageList
@@ -175,8 +176,12 @@ class TwoStageDETR(nn.Module):
     def weighted_losses(
         self, loss_dict: dict[str, torch.Tensor], weight_dict: dict[str, float]
     ) -> dict[str, torch.Tensor]:
-        """Each loss times its weight in ``weight_dict`` (losses without a weight are kept as they are)."""
-        return {k: v * weight_dict[k] if k in weight_dict else v for k, v in loss_dict.items()}
+        """Each loss times its weight in ``weight_dict`` (:func:`detrkit.modeling.criterion.weight_losses`).
+
+        A loss key without a weight is an error (a ``KeyError`` naming the unweighted keys and the keys of
+        ``weight_dict``), where detrex keeps such a loss at weight 1: a config must weight every loss its
+        criterion returns, and weight 0 keeps a loss for logging only."""
+        return weight_losses(loss_dict, weight_dict)
 
     def inference(
         self, box_cls: torch.Tensor, box_pred: torch.Tensor, image_sizes: list[tuple[int, int]]

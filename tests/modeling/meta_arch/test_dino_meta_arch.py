@@ -21,8 +21,7 @@ def test_training_returns_weighted_losses_and_passes_detrex_outputs():
     criterion = model.criterion
     assert set(losses) == set(criterion.raw_losses)
     for key, value in losses.items():
-        weight = criterion.weight_dict.get(key, 1.0)
-        torch.testing.assert_close(value.detach(), criterion.raw_losses[key] * weight)
+        torch.testing.assert_close(value.detach(), criterion.raw_losses[key] * criterion.weight_dict[key])
         assert torch.isfinite(value)
     assert {"loss_class_0", "loss_bbox_enc", "loss_class_dn", "loss_bbox_dn_0"} <= set(losses)
 
@@ -135,12 +134,24 @@ def test_invalid_use_is_reported():
         tiny_dino(vis_period=5)
 
 
-def test_loss_without_weight_is_kept_unweighted():
-    model = tiny_dino(criterion=StandInCriterion(weight_dict={"loss_bbox": 3.0})).train()
+def test_loss_without_weight_is_an_error_naming_the_keys():
+    """detrex keeps an unweighted loss at weight 1; here it is a KeyError naming the unweighted keys and
+    the weight_dict's, so a missing suffix cannot train silently."""
+    weights = {k: v for k, v in StandInCriterion().weight_dict.items() if not k.endswith("_enc")}
+    model = tiny_dino(criterion=StandInCriterion(weight_dict=weights)).train()
+    with pytest.raises(KeyError) as error:
+        model(hand_made_batch())
+    message = str(error.value)
+    assert "['loss_bbox_enc', 'loss_class_enc']" in message and "'loss_class_dn_0'" in message
+
+
+def test_weight_zero_keeps_a_loss_for_logging_only():
+    weights = dict(StandInCriterion().weight_dict, loss_bbox_enc=0.0)
+    model = tiny_dino(criterion=StandInCriterion(weight_dict=weights)).train()
     losses = model(hand_made_batch())
     raw = model.criterion.raw_losses
-    torch.testing.assert_close(losses["loss_bbox"].detach(), raw["loss_bbox"] * 3.0)
-    torch.testing.assert_close(losses["loss_class"].detach(), raw["loss_class"])
+    assert raw["loss_bbox_enc"] > 0 and losses["loss_bbox_enc"].item() == 0.0
+    torch.testing.assert_close(losses["loss_bbox"].detach(), raw["loss_bbox"] * 5.0)
 
 
 class FewerQueriesSelector(TwoStageQuerySelector):

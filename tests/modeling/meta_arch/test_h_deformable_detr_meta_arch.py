@@ -11,7 +11,7 @@ from tiny_detectors import (
     tiny_h_deformable_detr,
 )
 
-from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion
+from detrkit.modeling.criterion import HybridMatchingCriterion, TwoStageCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 
 NUM_TOKENS = 16 * 16 + 8 * 8  # the 64x64 batch at strides 4 and 8
@@ -35,14 +35,18 @@ def test_training_passes_both_branches_to_the_criterion():
 
 
 def test_one2many_losses_take_the_base_weight_unless_given_their_own():
-    weights = {"loss_class": 2.0, "loss_bbox": 5.0, "loss_bbox_one2many": 7.0}
+    weights = {"loss_class": 2.0, "loss_bbox": 5.0, "loss_class_0": 3.0, "loss_bbox_0": 4.0}
+    weights.update({"loss_class_enc": 1.0, "loss_bbox_enc": 1.0, "loss_bbox_one2many": 7.0})
     model = tiny_h_deformable_detr(criterion=StandInCriterion(weight_dict=weights)).train()
     losses = model(hand_made_batch())
     raw = model.criterion.raw_losses
     torch.testing.assert_close(losses["loss_class_one2many"].detach(), raw["loss_class_one2many"] * 2.0)
     torch.testing.assert_close(losses["loss_bbox_one2many"].detach(), raw["loss_bbox_one2many"] * 7.0)
+    torch.testing.assert_close(losses["loss_bbox_0_one2many"].detach(), raw["loss_bbox_0_one2many"] * 4.0)
     torch.testing.assert_close(losses["loss_bbox"].detach(), raw["loss_bbox"] * 5.0)
-    torch.testing.assert_close(losses["loss_bbox_0"].detach(), raw["loss_bbox_0"])  # no weight given
+    del model.criterion.weight_dict["loss_bbox_0"]  # now neither loss_bbox_0 nor its one-to-many fallback
+    with pytest.raises(KeyError, match=r"\['loss_bbox_0', 'loss_bbox_0_one2many'\]"):
+        model(hand_made_batch())
 
 
 def test_gradients_reach_every_trainable_parameter():
@@ -90,7 +94,7 @@ def test_unsupported_configurations_are_rejected():
 
 
 def _two_stage_criterion():
-    weights = {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}
+    weights = build_weight_dict({"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}, 2)
     return TwoStageCriterion(NUM_CLASSES, HungarianMatcher(2.0, 5.0, 2.0), weights)
 
 

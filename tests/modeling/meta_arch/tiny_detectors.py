@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from detrkit.layers.position_embedding import get_sine_pos_embed
+from detrkit.modeling.criterion import build_weight_dict
 from detrkit.modeling.meta_arch import DINO, HDeformableDETR
 from detrkit.modeling.transformer import (
     DINOTransformer,
@@ -90,7 +91,9 @@ class StandInCriterion(nn.Module):
 
     def __init__(self, weight_dict=None, k_one2many=2):
         super().__init__()
-        self.weight_dict = {"loss_class": 2.0, "loss_bbox": 5.0} if weight_dict is None else weight_dict
+        if weight_dict is None:  # every key of the 2-layer tiny detectors (one-to-many: the base's weight)
+            weight_dict = build_weight_dict({"loss_class": 2.0, "loss_bbox": 5.0}, 2, denoising=True)
+        self.weight_dict = weight_dict
         self.k_one2many = k_one2many
 
     def forward(self, outputs, targets, dn_metas=None):
