@@ -1,4 +1,9 @@
-"""Box conversions and IoUs on raw ``(..., 4)`` tensors, with detrex's function names."""
+"""Box conversions and IoUs on raw ``(..., 4)`` tensors, with detrex's function names.
+
+The IoU functions take ``eps``, added to the union (and, for the GIoU, to the enclosing area) before
+dividing. ``eps=0`` is torchvision's arithmetic (used by Salience DETR's official code); detrex's
+``box_ops`` (DINO, H-Deformable-DETR, Focus-DETR and the Rank-DETR fork) divide by ``union + 1e-6`` and
+``hull + 1e-6``, which detrkit's criteria and matchers pass as their ``iou_eps``."""
 
 import torch
 
@@ -17,20 +22,23 @@ def box_xyxy_to_cxcywh(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
 
 
-def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """IoU and union, both ``(N, M)``, of ``(N, 4)`` and ``(M, 4)`` xyxy boxes."""
+def box_iou(
+    boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """IoU ``inter / (union + eps)`` and union (without ``eps``), both ``(N, M)``, of ``(N, 4)`` and
+    ``(M, 4)`` xyxy boxes."""
     area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
     area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
     lt = torch.max(boxes1[:, None, :2], boxes2[None, :, :2])
     rb = torch.min(boxes1[:, None, 2:], boxes2[None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
     union = area1[:, None] + area2[None, :] - inter
-    return inter / union, union
+    return inter / (union + eps), union
 
 
-def paired_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """``(...)`` IoU of each xyxy box of ``boxes1`` ``(..., 4)`` with the box at the same position of
-    ``boxes2`` (not all pairs); 0 where the union is empty."""
+def paired_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """``(...)`` IoU ``inter / (union + eps)`` of each xyxy box of ``boxes1`` ``(..., 4)`` with the box at the
+    same position of ``boxes2`` (not all pairs); 0 where the union is empty."""
     area1 = (boxes1[..., 2] - boxes1[..., 0]) * (boxes1[..., 3] - boxes1[..., 1])
     area2 = (boxes2[..., 2] - boxes2[..., 0]) * (boxes2[..., 3] - boxes2[..., 1])
     inter_wh = (
@@ -38,15 +46,16 @@ def paired_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     ).clamp(min=0)
     inter = inter_wh[..., 0] * inter_wh[..., 1]
     union = area1 + area2 - inter
-    return torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
+    return torch.where(union > 0, inter / (union + eps).clamp(min=torch.finfo(union.dtype).tiny), 0.0)
 
 
-def generalized_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """``(N, M)`` generalised IoU (Rezatofighi et al. 2019): IoU - (hull - union) / hull, for xyxy boxes."""
+def generalized_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """``(N, M)`` generalised IoU (Rezatofighi et al. 2019) of xyxy boxes:
+    ``inter / (union + eps) - (hull - union) / (hull + eps)``."""
     if not (boxes1[:, 2:] >= boxes1[:, :2]).all() or not (boxes2[:, 2:] >= boxes2[:, :2]).all():
         raise ValueError("generalized_box_iou needs boxes with x2 >= x1 and y2 >= y1")
-    iou, union = box_iou(boxes1, boxes2)
+    iou, union = box_iou(boxes1, boxes2, eps)
     lt = torch.min(boxes1[:, None, :2], boxes2[None, :, :2])
     rb = torch.max(boxes1[:, None, 2:], boxes2[None, :, 2:])
     hull = (rb - lt).clamp(min=0).prod(-1)
-    return iou - (hull - union) / hull
+    return iou - (hull - union) / (hull + eps)

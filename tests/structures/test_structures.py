@@ -68,6 +68,32 @@ def test_box_ops_hand_computed():
         generalized_box_iou(torch.tensor([[2.0, 0, 0, 2]]), b)
 
 
+@pytest.mark.parametrize("eps", [0.0, 1e-6])
+def test_box_iou_ops_add_eps_to_union_and_hull(eps):
+    """The formula written out per pair in float64: IoU = inter / (union + eps) (eps 0: torchvision's; 1e-6:
+    detrex's box_ops), GIoU = IoU - (hull - union) / (hull + eps); small boxes, where 1e-6 is ~1% of a box."""
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(5, 2, generator=g, dtype=torch.float64) * 0.02
+    a = torch.cat([xy[:3], xy[:3] + 0.005 + torch.rand(3, 2, generator=g, dtype=torch.float64) * 0.01], 1)
+    b = torch.cat([xy[3:], xy[3:] + 0.005 + torch.rand(2, 2, generator=g, dtype=torch.float64) * 0.01], 1)
+    iou, giou = torch.empty(3, 2, dtype=torch.float64), torch.empty(3, 2, dtype=torch.float64)
+    for i in range(3):
+        for j in range(2):
+            (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = a[i].tolist(), b[j].tolist()
+            inter = max(min(ax2, bx2) - max(ax1, bx1), 0) * max(min(ay2, by2) - max(ay1, by1), 0)
+            union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+            hull = (max(ax2, bx2) - min(ax1, bx1)) * (max(ay2, by2) - min(ay1, by1))
+            iou[i, j] = inter / (union + eps)
+            giou[i, j] = inter / (union + eps) - (hull - union) / (hull + eps)
+    assert (iou > 0).any()
+    ours, _ = box_iou(a, b, eps=eps)
+    torch.testing.assert_close(ours, iou, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(generalized_box_iou(a, b, eps=eps), giou, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(paired_box_iou(a[:2], b, eps=eps), iou.diagonal(), rtol=1e-12, atol=1e-15)
+    if eps:  # the eps matters at this size: not the eps-free values
+        assert not torch.allclose(generalized_box_iou(a, b), giou, rtol=1e-4, atol=0)
+
+
 def test_instances_fields_indexing_and_cat():
     inst = Instances((20, 30), gt_classes=torch.tensor([1, 2, 3]))
     inst.gt_boxes = Boxes(torch.rand(3, 4))

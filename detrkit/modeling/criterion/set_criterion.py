@@ -39,6 +39,9 @@ class SetCriterion(nn.Module):
         alpha, gamma: focal loss parameters.
         l1_box_format: the box form ``loss_bbox`` compares: ``"cxcywh"`` (DETR, detrex) or ``"xyxy"``
             (Sparse R-CNN, AdaMixer, StageInteractor), both normalised by the image size.
+        iou_eps: added to the union and to the enclosing area of the GIoU (and of the IoUs subclasses
+            compute) before dividing: 1e-6 is detrex's ``box_ops`` (DINO, H-DETR, Focus-DETR, Rank-DETR), 0
+            torchvision's (Salience DETR's official code).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class SetCriterion(nn.Module):
         alpha: float = 0.25,
         gamma: float = 2.0,
         l1_box_format: str = "cxcywh",
+        iou_eps: float = 1e-6,
     ):
         super().__init__()
         if loss_class_type not in ("focal_loss", "ce_loss"):
@@ -72,6 +76,7 @@ class SetCriterion(nn.Module):
         self.alpha = alpha
         self.gamma = gamma
         self.l1_box_format = l1_box_format
+        self.iou_eps = iou_eps
         if loss_class_type == "ce_loss":
             empty_weight = torch.ones(num_classes + 1)
             empty_weight[-1] = eos_coef
@@ -127,9 +132,7 @@ class SetCriterion(nn.Module):
             l1 = l1_loss(src_boxes, target_boxes, reduction="sum")
         return {
             "loss_bbox": l1 / num_boxes,
-            # No eps, as detrex's SetCriterion: with normalised boxes an eps of 1e-6 would be ~1% of a small
-            # object's area. Predicted (sigmoid) and ground-truth boxes have a positive area.
-            "loss_giou": giou_loss(src_xyxy, target_xyxy, eps=0.0, reduction="sum") / num_boxes,
+            "loss_giou": giou_loss(src_xyxy, target_xyxy, eps=self.iou_eps, reduction="sum") / num_boxes,
         }
 
     def get_loss(
@@ -186,5 +189,6 @@ class SetCriterion(nn.Module):
         return (
             f"num_classes={self.num_classes}, losses={self.losses}, "
             f"loss_class_type={self.loss_class_type!r}, eos_coef={self.eos_coef}, alpha={self.alpha}, "
-            f"gamma={self.gamma}, l1_box_format={self.l1_box_format!r}, weight_dict={self.weight_dict}"
+            f"gamma={self.gamma}, l1_box_format={self.l1_box_format!r}, iou_eps={self.iou_eps}, "
+            f"weight_dict={self.weight_dict}"
         )

@@ -31,8 +31,19 @@ class TwoStageCriterion(SetCriterion):
         alpha: float = 0.25,
         gamma: float = 2.0,
         two_stage_binary_cls: bool = False,
+        iou_eps: float = 1e-6,
     ):
-        super().__init__(num_classes, matcher, weight_dict, losses, eos_coef, loss_class_type, alpha, gamma)
+        super().__init__(
+            num_classes,
+            matcher,
+            weight_dict,
+            losses,
+            eos_coef,
+            loss_class_type,
+            alpha,
+            gamma,
+            iou_eps=iou_eps,
+        )
         self.two_stage_binary_cls = two_stage_binary_cls
 
     def matching_losses(self, outputs: dict, targets: list[dict], num_boxes: float) -> dict:

@@ -47,7 +47,8 @@ def giou_aware_focal_loss(
 
 class GIoUAwareClassLossMixin:
     """Replaces a :class:`SetCriterion`'s focal ``loss_class`` by :func:`giou_aware_focal_loss` with
-    ``t = (GIoU(matched prediction, its target) + 1) / 2`` (eq. 5), summed and divided by ``num_boxes``. It
+    ``t = (GIoU(matched prediction, its target) + 1) / 2`` (eq. 5; the GIoU with the criterion's
+    ``iou_eps``, detrex's 1e-6 as in the official code), summed and divided by ``num_boxes``. It
     applies wherever the criterion computes ``loss_class`` (every decoder layer, one-to-many, denoising),
     except the encoder proposals (suffix ``_enc``), which keep the focal loss unless
     ``giou_aware_enc`` is set (official code).
@@ -82,7 +83,7 @@ class GIoUAwareClassLossMixin:
         giou = paired_generalized_box_iou(
             box_cxcywh_to_xyxy(outputs["pred_boxes"][batch_idx, src_idx].float()),
             box_cxcywh_to_xyxy(matched_boxes.to(logits.device).float()),
-            eps=0.0,
+            eps=self.iou_eps,
         )
         quality = torch.zeros(logits.shape[:2], device=logits.device)
         quality[batch_idx, src_idx] = (giou.detach() + 1) / 2

@@ -24,6 +24,8 @@ class HighOrderMatcher(HungarianMatcher):
             :class:`HungarianMatcher`).
         iou_order_alpha: the IoU exponent. Default 4.
         matcher_change_iter: first iteration of the high-order cost (12 epochs: 67,500 of 90,000).
+        iou_eps: added to the IoU's union and the GIoU's enclosing area (the official fork's detrex
+            ``box_ops``: 1e-6).
     """
 
     def __init__(
@@ -36,8 +38,9 @@ class HighOrderMatcher(HungarianMatcher):
         gamma: float = 2.0,
         iou_order_alpha: float = 4.0,
         matcher_change_iter: int = 67500,
+        iou_eps: float = 1e-6,
     ):
-        super().__init__(cost_class, cost_bbox, cost_giou, cost_class_type, alpha, gamma)
+        super().__init__(cost_class, cost_bbox, cost_giou, cost_class_type, alpha, gamma, iou_eps)
         self.iou_order_alpha = iou_order_alpha
         self.matcher_change_iter = matcher_change_iter
 
@@ -63,7 +66,7 @@ class HighOrderMatcher(HungarianMatcher):
         if not self.high_order():
             return super().cost_matrix(pred_logits, pred_boxes, tgt_labels, tgt_boxes)
         prob = pred_logits.softmax(-1) if self.cost_class_type == "ce_cost" else pred_logits.sigmoid()
-        iou, _ = box_iou(box_cxcywh_to_xyxy(pred_boxes), box_cxcywh_to_xyxy(tgt_boxes))
+        iou, _ = box_iou(box_cxcywh_to_xyxy(pred_boxes), box_cxcywh_to_xyxy(tgt_boxes), eps=self.iou_eps)
         return -prob[:, tgt_labels] * iou**self.iou_order_alpha
 
     def extra_repr(self) -> str:

@@ -65,7 +65,9 @@ class SalienceDETRCriterion(DINOCriterion):
             src_boxes
         )
         quality = logits.new_zeros(logits.shape[:2])
-        quality[idx] = paired_box_iou(box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes)).detach()
+        quality[idx] = paired_box_iou(
+            box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes), eps=self.iou_eps
+        ).detach()
         classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
         classes[idx] = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices, strict=True)]).to(
             logits.device, torch.int64

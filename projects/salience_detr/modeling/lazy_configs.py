@@ -33,7 +33,9 @@ def to_salience_detr(
     hierarchical filtering (one level ratio and one scale range per feature level), absolute background
     embedding, cross-level token fusion unless ``token_fusion=False``, redundancy removal, IoU-aware class
     loss, ``loss_salience`` (weight ``salience_loss_weight``), neck convolutions without bias, inputs padded
-    to a multiple of 32 (the backbone is the caller's: the official R50 freezes stem + res2)."""
+    to a multiple of 32, IoUs and GIoUs without an eps in the criterion and the matcher (the official code
+    uses torchvision's box ops; detrex's add 1e-6) (the backbone is the caller's: the official R50 freezes
+    stem + res2)."""
     embed_dim = model.embed_dim
     model._target_ = SalienceDETR
     model.size_divisibility = 32
@@ -58,4 +60,6 @@ def to_salience_detr(
         scale_ranges=tuple(tuple(r) for r in scale_ranges), level_gating=True, confidence="code"
     )
     model.criterion.weight_dict = {**model.criterion.weight_dict, "loss_salience": salience_loss_weight}
+    model.criterion.iou_eps = 0.0
+    model.criterion.matcher.iou_eps = 0.0
     return model

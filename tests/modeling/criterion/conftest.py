@@ -1,11 +1,23 @@
-"""Shared references for the criterion tests: losses written with torchvision's ops from matched indices."""
+"""Shared references for the criterion tests: losses from matched indices, with torchvision's focal loss and
+box conversion and a hand-written GIoU."""
 
 import pytest
 import torch
-from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
+from torchvision.ops import box_convert, sigmoid_focal_loss
 
 
-def _reference_losses(layer, targets, indices, num_boxes, num_classes, alpha=0.25, gamma=2.0) -> dict:
+def _giou_by_hand(a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
+    """GIoU of paired xyxy boxes as detrex's ``box_ops`` writes it: inter / (union + eps) - (hull - union) /
+    (hull + eps), eps 0 being torchvision's arithmetic."""
+    inter = (torch.min(a[:, 2:], b[:, 2:]) - torch.max(a[:, :2], b[:, :2])).clamp(min=0).prod(-1)
+    union = (a[:, 2:] - a[:, :2]).prod(-1) + (b[:, 2:] - b[:, :2]).prod(-1) - inter
+    hull = (torch.max(a[:, 2:], b[:, 2:]) - torch.min(a[:, :2], b[:, :2])).prod(-1)
+    return inter / (union + eps) - (hull - union) / (hull + eps)
+
+
+def _reference_losses(
+    layer, targets, indices, num_boxes, num_classes, alpha=0.25, gamma=2.0, iou_eps=1e-6
+) -> dict:
     """loss_class / loss_bbox / loss_giou of one layer for given (query, target) indices per image."""
     logits, boxes = layer["pred_logits"], layer["pred_boxes"]
     onehot = torch.zeros_like(logits)
@@ -15,7 +27,7 @@ def _reference_losses(layer, targets, indices, num_boxes, num_classes, alpha=0.2
         src.append(boxes[b, q])
         tgt.append(t["boxes"][j])
     src, tgt = torch.cat(src), torch.cat(tgt)
-    giou = generalized_box_iou_loss(box_convert(src, "cxcywh", "xyxy"), box_convert(tgt, "cxcywh", "xyxy"))
+    giou = 1 - _giou_by_hand(box_convert(src, "cxcywh", "xyxy"), box_convert(tgt, "cxcywh", "xyxy"), iou_eps)
     return {
         "loss_class": sigmoid_focal_loss(logits, onehot, alpha, gamma, reduction="sum") / num_boxes,
         "loss_bbox": (src - tgt).abs().sum() / num_boxes,
@@ -43,6 +55,11 @@ def _random_targets(sizes, num_classes, generator) -> list[dict]:
         labels = torch.randint(num_classes, (n,), generator=generator)
         targets.append({"labels": labels, "boxes": torch.cat([xy, wh], -1)})
     return targets
+
+
+@pytest.fixture
+def giou_by_hand():
+    return _giou_by_hand
 
 
 @pytest.fixture

@@ -37,12 +37,13 @@ def focal_by_hand(logit: float, target: int, alpha: float = 0.25, gamma: float =
     return (1 - alpha) * p**gamma * -math.log(1 - p)
 
 
-def giou_of_shifted_square(side: float, shift: float) -> float:
-    """GIoU of a square and the same square shifted horizontally by ``shift`` < ``side``."""
+def giou_of_shifted_square(side: float, shift: float, eps: float = 1e-6) -> float:
+    """GIoU of a square and the same square shifted horizontally by ``shift`` < ``side``, with detrex's
+    ``eps`` added to the union and the hull (the criterion's default ``iou_eps``)."""
     inter = (side - shift) * side
     union = 2 * side * side - inter
     hull = (side + shift) * side
-    return inter / union - (hull - union) / hull
+    return inter / (union + eps) - (hull - union) / (hull + eps)
 
 
 def one2many_case(k: int):

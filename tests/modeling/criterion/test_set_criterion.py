@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torchvision.ops import box_convert
 
 from detrkit.modeling.criterion import SetCriterion, TwoStageCriterion, set_criterion
 from detrkit.modeling.matcher import HungarianMatcher
@@ -54,6 +55,26 @@ def test_hand_computed_tiny_case():
     losses = make_criterion()(outputs, targets)
     assert set(losses) == {"loss_class", "loss_bbox", "loss_giou"}
     assert_values(losses, by_hand)
+
+
+@pytest.mark.parametrize("iou_eps", [1e-6, 0.0])
+def test_giou_loss_divides_by_union_and_hull_plus_iou_eps(iou_eps, giou_by_hand):
+    """float64, small boxes (area 1e-4, where 1e-6 changes the GIoU by about 1%): loss_giou is
+    1 - (inter / (union + eps) - (hull - union) / (hull + eps)); 1e-6 is detrex's box_ops, 0 torchvision's."""
+    outputs = {
+        "pred_logits": torch.tensor([[[2.0, -1.0]]], dtype=torch.float64),
+        "pred_boxes": torch.tensor([[[0.5, 0.5, 0.01, 0.01]]], dtype=torch.float64),
+    }
+    gt = torch.tensor([[0.503, 0.5, 0.012, 0.008]], dtype=torch.float64)
+    losses = make_criterion(iou_eps=iou_eps)(outputs, [{"labels": torch.tensor([0]), "boxes": gt}])
+
+    def xyxy(boxes):
+        return box_convert(boxes, "cxcywh", "xyxy")
+
+    expected = 1 - giou_by_hand(xyxy(outputs["pred_boxes"][0]), xyxy(gt), iou_eps)
+    torch.testing.assert_close(losses["loss_giou"], expected[0], rtol=1e-12, atol=0)
+    without_eps = 1 - giou_by_hand(xyxy(outputs["pred_boxes"][0]), xyxy(gt), 0.0)[0]
+    assert (losses["loss_giou"] - without_eps).abs() > 1e-3 if iou_eps else losses["loss_giou"] == without_eps
 
 
 def test_l1_on_xyxy_boxes():

@@ -68,6 +68,35 @@ def test_criterion_uses_t_from_the_giou_and_keeps_focal_for_the_encoder_proposal
     assert losses["loss_class_enc"].item() == pytest.approx(enc_focal.item(), rel=1e-6)
 
 
+def test_the_giou_of_t_divides_by_union_and_hull_plus_the_criterions_iou_eps():
+    """Small boxes, where detrex's 1e-6 (the official fork's generalized_box_iou) moves the GIoU by ~1%:
+    t = (GIoU + 1) / 2 with GIoU = inter / (union + eps) - (hull - union) / (hull + eps), by hand."""
+    pred, gt = [0.5, 0.5, 0.010, 0.012], [0.503, 0.5, 0.012, 0.010]  # cxcywh
+    outputs = {
+        "pred_logits": torch.tensor([LOGITS]),
+        "pred_boxes": torch.tensor([[pred, [0.1, 0.1, 0.05, 0.05]]]),
+    }
+    targets = [{"labels": torch.tensor([1]), "boxes": torch.tensor([gt])}]
+    inter = (
+        min(pred[0] + pred[2] / 2, gt[0] + gt[2] / 2) - max(pred[0] - pred[2] / 2, gt[0] - gt[2] / 2)
+    ) * (min(pred[1] + pred[3] / 2, gt[1] + gt[3] / 2) - max(pred[1] - pred[3] / 2, gt[1] - gt[3] / 2))
+    union = pred[2] * pred[3] + gt[2] * gt[3] - inter
+    hull = (max(pred[0] + pred[2] / 2, gt[0] + gt[2] / 2) - min(pred[0] - pred[2] / 2, gt[0] - gt[2] / 2)) * (
+        max(pred[1] + pred[3] / 2, gt[1] + gt[3] / 2) - min(pred[1] - pred[3] / 2, gt[1] - gt[3] / 2)
+    )
+    for eps in (1e-6, 0.0):
+        criterion = RankDetrCriterion(
+            num_classes=2,
+            matcher=HungarianMatcher(cost_class=2, cost_bbox=5, cost_giou=2),
+            weight_dict={},
+            iou_eps=eps,
+        )
+        t = (inter / (union + eps) - (hull - union) / (hull + eps) + 1) / 2
+        assert criterion(outputs, targets)["loss_class"].item() == pytest.approx(_hand_value(t), rel=1e-5)
+    t_with, t_without = ((inter / (union + e) - (hull - union) / (hull + e) + 1) / 2 for e in (1e-6, 0.0))
+    assert _hand_value(t_with) != pytest.approx(_hand_value(t_without), rel=1e-4)  # the eps is seen
+
+
 def test_shape_errors_are_named():
     with pytest.raises(ValueError, match="quality"):
         giou_aware_focal_loss(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(3))

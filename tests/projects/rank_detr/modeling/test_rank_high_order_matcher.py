@@ -1,6 +1,8 @@
 """The high-order matcher: the standard cost before the switch, -p * IoU^4 after it, and the iteration
 from the trainer's event storage (detrkit's trainer here; detectron2's in tests/integration)."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -64,6 +66,27 @@ def test_after_the_switch_the_higher_iou_prediction_wins():
             outputs["pred_logits"][0], outputs["pred_boxes"][0], torch.tensor([0]), targets[0]["boxes"]
         )
     torch.testing.assert_close(cost, torch.tensor([[-0.9 * 0.5**4], [-0.5 * 0.9**4]]))
+
+
+@pytest.mark.parametrize("iou_eps", [1e-6, 0.0])
+def test_high_order_cost_uses_the_iou_with_iou_eps(iou_eps):
+    """float64 boxes of side ~0.01, where detrex's 1e-6 (the official fork's box_iou) moves the IoU by ~1%:
+    cost = -p * (inter / (union + eps))^4, written out per pair."""
+    pred = torch.tensor([[0.5, 0.5, 0.010, 0.012], [0.503, 0.498, 0.011, 0.009]], dtype=torch.float64)
+    gt = torch.tensor([[0.502, 0.501, 0.012, 0.010]], dtype=torch.float64)
+    logits = torch.tensor([[0.3], [-0.4]], dtype=torch.float64)
+    matcher = HighOrderMatcher(**COSTS, matcher_change_iter=0, iou_eps=iou_eps)
+    with EventStorage(0):
+        cost = matcher.cost_matrix(logits, pred, torch.tensor([0]), gt)
+    expected = []
+    for (px, py, pw, ph), logit in zip(pred.tolist(), logits[:, 0].tolist(), strict=True):
+        gx, gy, gw, gh = gt[0].tolist()
+        iw = min(px + pw / 2, gx + gw / 2) - max(px - pw / 2, gx - gw / 2)
+        ih = min(py + ph / 2, gy + gh / 2) - max(py - ph / 2, gy - gh / 2)
+        inter = max(iw, 0) * max(ih, 0)
+        iou = inter / (pw * ph + gw * gh - inter + iou_eps)
+        expected.append([-(1 / (1 + math.exp(-logit))) * iou**4])
+    torch.testing.assert_close(cost, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=1e-15)
 
 
 def math_logit(p: float) -> float:
