@@ -24,6 +24,7 @@ import csv
 import glob
 import json
 import os
+import re
 import sys
 
 import torch
@@ -37,6 +38,7 @@ from detrkit.utils.prediction import load_model, predict_image
 from detrkit.utils.visualizer import draw_boxes
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+OVERRIDE = re.compile(r"^\+?[A-Za-z_][\w.]*=")  # a config override key=value
 CSV_FIELDS = ("image_id", "file_name", "category_id", "category_name", "score", "x", "y", "w", "h")
 
 
@@ -119,7 +121,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--checkpoint", required=True, help="trained weights (e.g. OUTPUT/model_final.pth)")
-    parser.add_argument("--input", required=True, nargs="+", help="image files, folders or globs")
+    parser.add_argument(
+        "--input", required=True, nargs="+", help="image files, folders or globs (overrides go after them)"
+    )
     parser.add_argument("--output", required=True, help="folder for predictions.json/.csv and the PNGs")
     parser.add_argument("--score-threshold", type=unit_interval_float, default=0.3)
     parser.add_argument("--tile", type=positive_int, default=None, help="tile size in pixels (square)")
@@ -127,6 +131,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--nms-threshold", type=unit_interval_float, default=0.5, help="merging tiles")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
+    # --input takes every following word: the key=value overrides at the end of the line come back out
+    overrides = [x for x in args.input if OVERRIDE.match(x) and not os.path.exists(x)]
+    args.input = [x for x in args.input if x not in overrides]
+    args.opts = overrides + args.opts
+    if not args.input:
+        parser.error("--input needs at least one image file, folder or glob")
     if args.tile is None and args.overlap:
         parser.error("--overlap needs --tile")
     if args.tile is not None and args.overlap >= args.tile:

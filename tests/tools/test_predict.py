@@ -189,6 +189,14 @@ def test_bad_arguments_are_argparse_errors(capsys, args, message):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_overrides_after_the_inputs_are_overrides():
+    args = load_tool().parse_args(
+        ["--config-file", "c.py", "--checkpoint", "w.pth", "--output", "out", "--input", "a.png", "b/*.png"]
+        + ["train.device=cpu", "+model.x=1"]
+    )
+    assert args.input == ["a.png", "b/*.png"] and args.opts == ["train.device=cpu", "+model.x=1"]
+
+
 def test_an_input_matching_nothing_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(f"--input '{tmp_path / '*.png'}': no such image")):
         load_tool().list_images([str(tmp_path / "*.png")])
