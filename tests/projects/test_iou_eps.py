@@ -1,7 +1,8 @@
 """Each project's criterion and matcher divide IoUs and GIoUs as its official code does: by union + 1e-6 and
-hull + 1e-6 where the official code uses detrex's box_ops (DINO, H-Deformable-DETR, Focus-DETR, Rank-DETR),
-by union and hull where it uses torchvision's (Salience DETR). The arithmetic itself is tested in
-tests/structures, tests/modeling/criterion and tests/modeling/matcher."""
+hull + 1e-6 where the official code uses detrex's box_ops (DINO, H-Deformable-DETR, Focus-DETR, Rank-DETR;
+CSLA on DINO, which has no official code, keeps DINO's), by union and hull where it uses torchvision's
+(Salience DETR) or mmdet's, eps-free for boxes of positive area (the StageInteractor detector). The arithmetic
+itself is tested in tests/structures, tests/modeling/criterion and tests/modeling/matcher."""
 
 from pathlib import Path
 
@@ -20,6 +21,9 @@ CONFIGS = {
     "salience_detr/configs/salience_detr_r50_4scale_12ep.py": 0.0,
     "salience_detr/configs/salience_detr_shapes.py": 0.0,
     "mix_and_match/configs/mix_salience_rank_csla_shapes.py": 0.0,
+    "stage_interactor/configs/dino_csla_r50_4scale_12ep.py": 1e-6,
+    "stage_interactor/configs/stageinteractor_r50_1x_coco.py": 0.0,
+    "stage_interactor/configs/stageinteractor_shapes.py": 0.0,
 }
 
 

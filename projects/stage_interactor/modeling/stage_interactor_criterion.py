@@ -30,6 +30,9 @@ class StageInteractorCriterion(CrossStageLabelAssignmentMixin, SetCriterion):
         quality_target: the positive target of the quality focal loss: ``"iou"`` (the gathered IoU, the
             paper's reading) or ``"label"`` (1, which makes it the sigmoid focal loss: the official code,
             whose configs use it).
+        iou_eps: added to the union and the enclosing area of the GIoU loss (see :class:`SetCriterion`). 0:
+            mmdet's box overlaps, which the official code uses, only clamp the union at 1e-6 from below, so
+            boxes of positive area get the eps-free IoU.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class StageInteractorCriterion(CrossStageLabelAssignmentMixin, SetCriterion):
         csla_scope: tuple[int, int | None] = (-1, None),
         csla_iou_threshold: float | None = 0.5,
         quality_target: str = "iou",
+        iou_eps: float = 0.0,
     ):
         if quality_target not in ("iou", "label"):
             raise ValueError(f"quality_target must be 'iou' or 'label', got {quality_target!r}")
@@ -55,6 +59,7 @@ class StageInteractorCriterion(CrossStageLabelAssignmentMixin, SetCriterion):
             csla_scope=csla_scope,
             csla_iou_threshold=csla_iou_threshold,
             l1_box_format="xyxy",
+            iou_eps=iou_eps,
         )
         self.quality_target = quality_target
 

@@ -57,6 +57,7 @@ model = L(StageInteractor)(
             cost_class_type="focal_loss_cost",
             alpha=0.25,
             gamma=2.0,
+            iou_eps=0.0,  # mmdet's box overlaps: eps-free for boxes of positive area
         ),
         weight_dict=build_weight_dict(
             {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}, num_decoder_layers=6, two_stage=False
