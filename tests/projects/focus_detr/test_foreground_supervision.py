@@ -73,6 +73,26 @@ def test_loss_select_by_hand():
     assert foreground_token_loss(logits, labels).item() == pytest.approx((image0 + image1) / 2, rel=1e-6)
 
 
+def test_loss_select_stays_finite_where_the_official_log_of_the_sigmoid_is_infinite():
+    """float32 logits of 20 (sigmoid exactly 1) on a negative token and -120 (sigmoid exactly 0) on a
+    positive one: the official -w (1 - p_t)^gamma log(p_t) is infinite there; loss_select is the focal loss
+    computed from the logits, here by hand in float64: per token w (1 - p_t)^2 softplus(-z), z the signed
+    logit, divided by the 2 positives."""
+    logits = torch.tensor([[20.0, -120.0, 0.5]])
+    labels = torch.tensor([[0.0, 1.0, 1.0]])
+    p = torch.sigmoid(logits)
+    p_t = p * labels + (1 - p) * (1 - labels)
+    assert torch.isinf(-(p_t.log())).sum() == 2  # the official arithmetic overflows on both
+    loss = foreground_token_loss(logits, labels)
+    expected = 0.0
+    for x, y in zip(logits[0].double().tolist(), labels[0].tolist(), strict=True):
+        z = x if y else -x  # log p_t = -softplus(-z)
+        p_t64 = 1 / (1 + math.exp(-z))
+        w = 0.25 if y else 0.75
+        expected += w * (1 - p_t64) ** 2 * math.log1p(math.exp(-z))
+    assert torch.isfinite(loss) and loss.item() == pytest.approx(expected / 2, rel=1e-5)
+
+
 def test_assigner_checks_levels():
     with pytest.raises(ValueError, match="2 strides"):
         ForegroundLabelAssigner(strides=(8, 16))
