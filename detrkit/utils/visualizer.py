@@ -43,17 +43,19 @@ def draw_boxes(
     scores: torch.Tensor | None = None,
     score_threshold: float = 0.0,
     colors: list[tuple[int, int, int]] | None = None,
+    width: int = 2,
 ) -> Image.Image:
     """Draws ``boxes`` ``(N, 4)`` xyxy in pixels with their class name (and score) on a copy of ``image``
     (``(H, W, 3)`` uint8 RGB array, or a ``(3, H, W)`` uint8 tensor, or a PIL image); boxes scoring below
-    ``score_threshold`` are skipped. Each box takes its class colour, or ``colors[i]`` when given."""
+    ``score_threshold`` are skipped. Each box takes its class colour, or ``colors[i]`` when given, in an
+    outline ``width`` pixels wide (inwards from the box's edges)."""
     canvas = _canvas(image)
     draw = ImageDraw.Draw(canvas)
     for i, (box, class_id) in enumerate(zip(boxes.tolist(), classes.tolist(), strict=True)):
         if scores is not None and float(scores[i]) < score_threshold:
             continue
         color = class_color(int(class_id)) if colors is None else colors[i]
-        draw.rectangle(box, outline=color, width=2)
+        draw.rectangle(box, outline=color, width=width)
         label = class_names[int(class_id)] if int(class_id) < len(class_names) else str(class_id)
         if scores is not None:
             label = f"{label} {float(scores[i]):.2f}"
@@ -111,7 +113,7 @@ def ground_truth_vs_predictions(
 ) -> Image.Image:
     """The image twice, side by side, titled (all boxes ``(N, 4)`` xyxy in the image's pixels):
 
-    - left, the ground truth: green (:data:`GT_FOUND_COLOR`) where a detection scoring at least
+    - left, the ground truth, 3-px outlines: green (:data:`GT_FOUND_COLOR`) where a detection scoring at least
       ``score_threshold`` matches it (same class, IoU >= ``iou_threshold``, :func:`match_detections`), red
       (:data:`GT_MISSED_COLOR`) where none does;
     - right, the detections scoring at least ``score_threshold`` in their class colours with their scores,
@@ -129,6 +131,7 @@ def ground_truth_vs_predictions(
         gt_classes,
         class_names,
         colors=[GT_FOUND_COLOR if f else GT_MISSED_COLOR for f in found],
+        width=3,  # thicker than the detections' outlines, whose class colours may be green or red too
     )
     right = image
     title = f"score>={score_threshold:.2f}: {int(shown.sum())} ({int((pred_match >= 0).sum())} right)"

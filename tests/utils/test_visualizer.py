@@ -80,6 +80,9 @@ def test_found_and_missed_ground_truth_and_faint_low_scores():
     assert tuple(left[30, 20]) == GT_FOUND_COLOR  # bottom edge of the found object
     assert tuple(left[40, 75]) == GT_MISSED_COLOR  # bottom edge of the missed one
     assert tuple(right[31, 20]) == class_color(0)  # the shown detection, full colour
+    # ground truth 3 px wide (rows 30, 29, 28 of the edge at 30), detections 2 px (rows 31, 30)
+    assert tuple(left[28, 20]) == GT_FOUND_COLOR and tuple(left[27, 20]) == (0, 0, 0)
+    assert tuple(right[30, 20]) == class_color(0) and tuple(right[29, 20]) == (0, 0, 0)
     faint = tuple(round(FAINT_OPACITY * c) for c in class_color(1))  # blended over black
     assert all(abs(a - b) <= 1 for a, b in zip(right[40, 75], faint, strict=True))
     assert tuple(right[39, 75]) == (0, 0, 0)  # 1 px outline only
