@@ -4,7 +4,11 @@
 1 encoder + 3 decoder layers, 100 queries, 100 denoising queries, batch 8, AdamW 2e-4 (the backbone too: at
 x0.1 it adapts too slowly to the synthetic images in so few iterations), 1050 iterations with the forward pass
 under bfloat16 autocast, lr x0.1 at 90% of training; evaluated at 288 px, the top of the training scales
-(small shapes gain more than large ones lose)."""
+(small shapes gain more than large ones lose).
+
+A config in any folder starts from this one with `get_config("projects/dino/configs/dino_shapes.py")`; its
+helpers (`set_shapes_schedule`, the iteration budgets, the weights path) are in `detrkit_projects.dino.shapes`
+(docs/custom_dataset.md)."""
 
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
