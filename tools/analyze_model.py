@@ -17,8 +17,8 @@ import logging
 import torch
 
 from detrkit.config import LazyConfig, instantiate
-from detrkit.engine import int_at_least
 from detrkit.utils.analysis import flop_count, trainable_parameter_count
+from detrkit.utils.cli import int_at_least
 
 logger = logging.getLogger("detrkit.analyze_model")
 

@@ -19,7 +19,7 @@ import torch
 
 from detrkit.checkpoint import DetectionCheckpointer
 from detrkit.config import LazyConfig, instantiate
-from detrkit.engine import int_at_least
+from detrkit.utils.cli import int_at_least
 
 
 def synchronize(device: torch.device) -> None:

@@ -7,7 +7,6 @@ from detrkit.engine.defaults import (
     default_argument_parser,
     default_setup,
     default_writers,
-    int_at_least,
 )
 from detrkit.engine.ema import ModelEMA
 from detrkit.engine.launch import launch
@@ -24,6 +23,5 @@ __all__ = [
     "default_setup",
     "default_writers",
     "hooks",
-    "int_at_least",
     "launch",
 ]

@@ -4,7 +4,6 @@
 import argparse
 import os
 import sys
-from collections.abc import Callable
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -17,24 +16,7 @@ from detrkit.utils.env import collect_env_info, seed_all_rng
 from detrkit.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from detrkit.utils.logger import setup_logger
 
-__all__ = ["create_ddp_model", "default_argument_parser", "default_setup", "default_writers", "int_at_least"]
-
-
-def int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: an int ``>= minimum``; anything else is a usage error naming the value, e.g.
-    ``argument --repeats: 0 is not an int >= 1``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an int >= {minimum}")
-        return value
-
-    parse.__name__ = f"int >= {minimum}"
-    return parse
+__all__ = ["create_ddp_model", "default_argument_parser", "default_setup", "default_writers"]
 
 
 def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:

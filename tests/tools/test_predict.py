@@ -175,8 +175,8 @@ def test_globs_files_and_repeated_stems(tmp_path):
     "args, message",
     [
         (("--score-threshold", "1.5"), "argument --score-threshold: 1.5 is not in [0, 1]"),
-        (("--tile", "0"), "argument --tile: 0 is not a positive integer"),
-        (("--tile", "64", "--overlap", "-1"), "argument --overlap: -1 is negative"),
+        (("--tile", "0"), "argument --tile: '0' is not an int >= 1"),
+        (("--tile", "64", "--overlap", "-1"), "argument --overlap: '-1' is not an int >= 0"),
         (("--tile", "64", "--overlap", "64"), "--overlap 64 must be smaller than --tile 64"),
         (("--overlap", "8"), "--overlap needs --tile"),
         (("--nms-threshold", "x"), "argument --nms-threshold: 'x' is not a number"),

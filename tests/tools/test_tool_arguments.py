@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from detrkit.engine import int_at_least
+from detrkit.utils.cli import int_at_least
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -113,9 +113,9 @@ def test_image_selection():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--num-images", "-3"), "argument --num-images: -3 is not a positive integer"),
+        (("--num-images", "-3"), "argument --num-images: '-3' is not an int >= 1"),
         (("--score-threshold", "5"), "argument --score-threshold: 5.0 is not in [0, 1]"),
-        (("--index", "-1"), "argument --index: -1 is negative"),
+        (("--index", "-1"), "argument --index: '-1' is not an int >= 0"),
         (("--index", "1", "--image", "a.png"), "give --index or --image, not both"),
         (("--tokens", "--index", "1", "--index", "2"), "--tokens draws one image: give one --index"),
     ],
