@@ -29,6 +29,8 @@ class MobileNetV2(StagedBackbone):
         freeze_at: 0 freezes nothing, 1 the stem, 2 the stem and res2, ... (as in :class:`ResNet`).
         norm: ``"FrozenBN"``, ``"BN"``, ``"SyncBN"``, ``"GN"`` or a callable ``channels -> nn.Module``.
         width_mult: torchvision's channel multiplier.
+        channels_last: compute in the channels-last memory format (faster on CPU; see
+            :class:`~detrkit.modeling.backbone.StagedBackbone`).
 
     Shapes: ``(N, 3, H, W)`` -> ``{name: (N, C, ceil(H / stride), ceil(W / stride))}`` with the strides and
     channels of the module docstring (``output_shape()`` gives them for any ``width_mult``).
@@ -43,6 +45,7 @@ class MobileNetV2(StagedBackbone):
         freeze_at: int = 0,
         norm: str | Callable[[int], nn.Module] = "FrozenBN",
         width_mult: float = 1.0,
+        channels_last: bool = True,
     ):
         super().__init__()
         trunk = torchvision.models.mobilenet_v2(
@@ -54,7 +57,7 @@ class MobileNetV2(StagedBackbone):
             (name, trunk.features[end - 1].out_channels, _STAGE_STRIDES[name])
             for name, (_, end) in _STAGE_BLOCKS.items()
         ]
-        self._setup_stages(stage_specs, out_features, freeze_at)
+        self._setup_stages(stage_specs, out_features, freeze_at, channels_last)
 
     def _stage_paths(self, name: str) -> list[str]:
         start, end = _STAGE_BLOCKS[name]

@@ -68,7 +68,9 @@ def test_forward_equals_torchvision_layers():
             m.running_var.uniform_(0.5, 2)
     backbone = ResNet(18, out_features=("res3", "res5"))
     backbone.load_state_dict({k: v for k, v in reference.state_dict().items() if not k.startswith("fc.")})
-    x = torch.randn(1, 3, 64, 64)
+    # the backbone computes channels-last (test_channels_last.py): so does the reference here, bit for bit
+    reference = reference.to(memory_format=torch.channels_last)
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
     stem = reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))
     res3 = reference.layer2(reference.layer1(stem))
     res5 = reference.layer4(reference.layer3(res3))
