@@ -6,18 +6,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import TINY, config_loader, tiny_batch, train_and_evaluate
 
-from detrkit.config import LazyConfig, instantiate
-from detrkit.structures import Boxes, Instances
+from detrkit.config import instantiate
 from detrkit.utils.analysis import trainable_parameter_count
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "salience_detr" / "configs"
 
 
-def load(name: str, overrides=()):
-    cfg = LazyConfig.load(str(CONFIGS / name))
-    cfg.model.device = "cpu"
-    return LazyConfig.apply_overrides(cfg, list(overrides))
+load = config_loader(CONFIGS)
 
 
 @pytest.mark.parametrize(
@@ -43,56 +40,31 @@ def test_variants_load(name):
     assert cfg.model.transformer.token_fusion is not None
 
 
-TINY = [
-    "model.backbone.depth=18",
-    "model.neck.input_shapes.res3.channels=128",
-    "model.neck.input_shapes.res4.channels=256",
-    "model.neck.input_shapes.res5.channels=512",
+SALIENCE_TINY = [
+    *TINY,
     "model.transformer.encoder.num_layers=2",
     "model.transformer.token_selector.layer_ratios=[1.0,0.5]",
-    "model.transformer.encoder.feedforward_dim=64",
-    "model.transformer.decoder.feedforward_dim=64",
-    "model.num_classes=3",
     "model.num_queries=20",
     "model.dn_number=10",
-    "model.select_box_nums_for_evaluation=20",
     "+model.transformer.token_fusion.num_blocks=1",
 ]
 
 
-def tiny_batch(size: int):
-    g = torch.Generator().manual_seed(0)
-    batch = []
-    for boxes, classes, width in [([[4.0, 6, 40, 30], [20, 20, 60, 62]], [0, 2], size), ([], [], size - 16)]:
-        instances = Instances((size, width))
-        instances.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
-        instances.gt_classes = torch.tensor(classes, dtype=torch.int64)
-        image = torch.randint(0, 256, (3, size, width), generator=g, dtype=torch.uint8)
-        batch.append({"image": image, "height": size, "width": width, "instances": instances})
-    return batch
-
-
-def train_and_evaluate(model, size):
-    model.train()
-    losses = model(tiny_batch(size))
-    assert set(losses) == set(model.criterion.weight_dict) and "loss_salience" in losses
-    assert all(torch.isfinite(v) for v in losses.values())
-    sum(losses.values()).backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing
-    model.eval()
-    with torch.no_grad():
-        result = model(tiny_batch(size)[:1])[0]["instances"]
-    assert result.image_size == (size, size) and len(result) > 0
+def train_and_evaluate_salience(model, size):
+    """A training and evaluation step on a padded batch (the second image 16 px narrower), with the
+    salience loss."""
+    assert "loss_salience" in train_and_evaluate(model, tiny_batch(size, second_width=size - 16))
 
 
 def test_trains_with_the_real_criterion():
     torch.manual_seed(0)
-    train_and_evaluate(instantiate(load("salience_detr_r50_4scale_12ep.py", TINY).model), 96)
+    train_and_evaluate_salience(
+        instantiate(load("salience_detr_r50_4scale_12ep.py", SALIENCE_TINY).model), 96
+    )
 
 
 def test_shapes_config_trains_and_evaluates():
     torch.manual_seed(0)
     model = instantiate(load("salience_detr_shapes.py").model)
     assert model.transformer.token_selector.level_ratios == (0.4, 0.8, 1.0)
-    train_and_evaluate(model, 128)
+    train_and_evaluate_salience(model, 128)

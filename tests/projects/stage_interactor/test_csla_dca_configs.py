@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import TINY, config_loader, tiny_batch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
 from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
-from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
 from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import RankDINO
@@ -23,10 +23,7 @@ ROOT = Path(__file__).parents[3] / "projects"
 CONFIGS = ROOT / "stage_interactor" / "configs"
 
 
-def load(path: Path, overrides=()):
-    cfg = LazyConfig.load(str(path))
-    cfg.model.device = "cpu"
-    return LazyConfig.apply_overrides(cfg, list(overrides))
+load = config_loader(CONFIGS)
 
 
 def test_configs_use_the_cross_stage_criteria():
@@ -75,30 +72,7 @@ def test_with_helpers_take_detrex_classes_by_name():
     assert cfg.model.transformer.decoder._target_ is DCADINOTransformerDecoder
 
 
-TINY = [
-    "model.backbone.depth=18",
-    "model.neck.input_shapes.res3.channels=128",
-    "model.neck.input_shapes.res4.channels=256",
-    "model.neck.input_shapes.res5.channels=512",
-    "model.transformer.encoder.num_layers=1",
-    "model.transformer.encoder.feedforward_dim=64",
-    "model.transformer.decoder.num_layers=3",
-    "model.transformer.decoder.feedforward_dim=64",
-    "model.num_classes=3",
-    "model.select_box_nums_for_evaluation=20",
-]
-
-
-def tiny_batch(size: int = 64):
-    g = torch.Generator().manual_seed(0)
-    batch = []
-    for boxes, classes in [([[4.0, 6, 40, 30], [20, 20, 60, 62]], [0, 2]), ([], [])]:
-        instances = Instances((size, size))
-        instances.gt_boxes = Boxes(torch.tensor(boxes).reshape(-1, 4))
-        instances.gt_classes = torch.tensor(classes, dtype=torch.int64)
-        image = torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8)
-        batch.append({"image": image, "height": size, "width": size, "instances": instances})
-    return batch
+CSLA_TINY = [*TINY, "model.transformer.decoder.num_layers=3"]
 
 
 def weight_dict_overrides(num_layers: int, **flags):
@@ -127,7 +101,7 @@ def weight_dict_overrides(num_layers: int, **flags):
 )
 def test_trains_at_tiny_sizes(name, extra, flags):
     torch.manual_seed(0)
-    cfg = load(CONFIGS / name, TINY + extra)
+    cfg = load(CONFIGS / name, CSLA_TINY + extra)
     criterion = cfg.model.criterion.get("criterion", cfg.model.criterion)
     criterion.weight_dict = weight_dict_overrides(3, **flags)
     model = instantiate(cfg.model)

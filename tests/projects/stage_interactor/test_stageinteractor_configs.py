@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import config_loader
 
-from detrkit.config import LazyConfig, instantiate
+from detrkit.config import instantiate
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.analysis import trainable_parameter_count
 
@@ -16,10 +17,7 @@ CONFIGS = Path(__file__).parents[3] / "projects" / "stage_interactor" / "configs
 R50_TRAINABLE_PARAMETERS = 136_672_264
 
 
-def load(name: str):
-    cfg = LazyConfig.load(str(CONFIGS / name))
-    cfg.model.device = "cpu"
-    return cfg
+load = config_loader(CONFIGS)
 
 
 def test_1x_recipe_is_the_official_one():
