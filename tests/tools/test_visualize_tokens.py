@@ -51,10 +51,12 @@ def random_input() -> dict:
 
 @pytest.fixture(scope="module", params=[SALIENCE, FOCUS])
 def captured(request):
-    """(config, model, what the tool captured, the transformer's own sixth output)."""
+    """(config, model, what the tool captured, the token logits the transformer returned)."""
     model = random_model(request.param)
     returned = {}
-    hook = model.transformer.register_forward_hook(lambda m, a, out: returned.update(out[-1]))
+    hook = model.transformer.register_forward_hook(
+        lambda m, a, out: returned.update(logits=out.extras.logits)
+    )
     try:
         outputs = load_tool().capture_token_outputs(model, random_input())
     finally:
@@ -66,7 +68,7 @@ def test_captures_the_logits_the_transformer_returns(captured):
     _, model, outputs, returned = captured
     assert outputs["spatial_shapes"].tolist() == [[16, 16], [8, 8], [4, 4]]
     assert not outputs["padding_mask"].any()
-    torch.testing.assert_close(outputs["token_logits"], returned[model.transformer.score_name][0])
+    torch.testing.assert_close(outputs["token_logits"], returned["logits"][0])
 
 
 def test_kept_tokens_follow_the_method_budget(captured):

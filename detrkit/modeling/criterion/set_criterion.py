@@ -1,7 +1,7 @@
 """DETR's set criterion: Hungarian-match each decoder layer's predictions to the targets, then
 classification (focal or cross-entropy), L1 and GIoU losses on the matches (detrex ``SetCriterion``)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -142,13 +142,18 @@ class SetCriterion(nn.Module):
         return self.loss_map[loss](outputs, targets, indices, num_boxes, **kwargs)
 
     def layer_losses(self, outputs: dict, targets: list[dict], num_boxes: float, suffix: str = "") -> dict:
-        """Match one layer's ``outputs`` (``pred_logits``, ``pred_boxes``) and return its losses, each key
-        followed by ``suffix``."""
+        """Match one layer's ``outputs`` (``pred_logits``, ``pred_boxes``) and return its losses (by
+        :meth:`loss_function`), each key followed by ``suffix``."""
         indices = self.matcher(outputs, targets)
         losses = {}
         for loss in self.losses:
-            losses.update(self.get_loss(loss, outputs, targets, indices, num_boxes))
+            losses.update(self.loss_function(loss, suffix)(outputs, targets, indices, num_boxes))
         return {k + suffix: v for k, v in losses.items()}
+
+    def loss_function(self, loss: str, suffix: str) -> Callable[..., dict]:
+        """The function computing the losses named ``loss`` (a key of :attr:`loss_map`) of the layer whose
+        keys take ``suffix`` (e.g. ``"_enc"`` for the encoder proposals); here the same for every layer."""
+        return self.loss_map[loss]
 
     @staticmethod
     def decoder_layers(outputs: dict) -> tuple[list[dict], list[str]]:

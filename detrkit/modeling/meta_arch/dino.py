@@ -6,6 +6,7 @@ from torch import nn
 
 from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
 from detrkit.modeling.transformer.denoising import ContrastiveDenoising
+from detrkit.modeling.transformer.outputs import TokenScores
 from detrkit.structures.instances import Instances
 
 __all__ = ["DINO"]
@@ -24,8 +25,9 @@ class DINO(TwoStageDETR):
     ``pred_logits`` ``(bs, K, num_classes)``, ``pred_boxes`` ``(bs, K, 4)``, ``aux_outputs`` (the other
     decoder layers) and ``enc_outputs`` (the selected encoder proposals), and ``dn_meta`` detrex's dict
     (``single_padding``, ``dn_num``, ``output_known_lbs_bboxes``: the denoising predictions) or None.
-    A transformer may return a sixth output, a dict merged into ``outputs`` for its own losses (e.g.
-    Focus-DETR's foreground logits).
+    The transformer returns a :class:`~detrkit.modeling.transformer.TransformerOutput`; its ``extras``, when
+    they are :class:`~detrkit.modeling.transformer.TokenScores` (Focus-DETR, Salience DETR), go into
+    ``outputs`` for the token loss (:meth:`extras_outputs`).
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
@@ -101,27 +103,40 @@ class DINO(TwoStageDETR):
         targets, dn_meta = None, None
         query_label = query_bbox = attn_mask = None
         if self.training:
-            targets = self.prepare_targets(batched_inputs)
+            targets = self.prepare_targets(batched_inputs, tuple(images.tensor.shape[-2:]))
             query_label, query_bbox, attn_mask, dn_meta = self.denoising(
                 targets, self.num_queries, self.num_classes, self.label_enc
             )
-        inter_states, init_reference, inter_references, enc_state, enc_reference, *extra = self.transformer(
+        decoded = self.transformer(
             feats, masks, pos_embeds, (query_label, query_bbox), attn_masks=[attn_mask, None]
         )
         # keeps label_enc in the graph when a batch has no denoising queries (DDP needs every gradient)
-        inter_states = inter_states + self.label_enc.weight[0, 0] * 0.0
-        outputs_class, outputs_coord = self.predict_layers(inter_states, init_reference, inter_references)
+        inter_states = decoded.inter_states + self.label_enc.weight[0, 0] * 0.0
+        outputs_class, outputs_coord = self.predict_layers(
+            inter_states, decoded.init_reference, decoded.inter_references, decoded.query_ids
+        )
         outputs_class, outputs_coord = self.dn_post_process(outputs_class, outputs_coord, dn_meta)
 
         output = {"pred_logits": outputs_class[-1], "pred_boxes": outputs_coord[-1]}
         if self.aux_loss:
             output["aux_outputs"] = self._set_aux_loss(outputs_class, outputs_coord)
-        output["enc_outputs"] = {"pred_logits": self.class_embed[-1](enc_state), "pred_boxes": enc_reference}
-        output.update(*extra)
+        proposals = decoded.proposals
+        output["enc_outputs"] = {
+            "pred_logits": self.class_embed[-1](proposals.selected_memory),
+            "pred_boxes": proposals.selected_coords_unact.sigmoid(),
+        }
+        output.update(self.extras_outputs(decoded.extras))
 
         if self.training:
             return self.weighted_losses(self.criterion(output, targets, dn_meta), self.criterion.weight_dict)
         return self.eval_results(output["pred_logits"], output["pred_boxes"], batched_inputs, images)
+
+    def extras_outputs(self, extras: object) -> dict[str, torch.Tensor]:
+        """The criterion's entries for the transformer's ``extras``: for :class:`TokenScores`, the ``(bs, S)``
+        logits under the transformer's ``score_name`` and ``"spatial_shapes"`` ``(L, 2)``; none otherwise."""
+        if not isinstance(extras, TokenScores):
+            return {}
+        return {self.transformer.score_name: extras.logits, "spatial_shapes": extras.spatial_shapes}
 
     def dn_post_process(
         self, outputs_class: torch.Tensor, outputs_coord: torch.Tensor, dn_metas: dict | None

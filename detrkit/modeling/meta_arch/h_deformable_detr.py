@@ -112,16 +112,21 @@ class HDeformableDETR(TwoStageDETR):
         self_attn_mask = None
         if num_queries > self.num_queries_one2one:
             self_attn_mask = hybrid_attn_mask(self.num_queries_one2one, num_queries, device=self.device)
-        inter_states, init_reference, inter_references, enc_class, enc_coord_unact = self.transformer(
+        decoded = self.transformer(
             feats, masks, pos_embeds, query_embed, self_attn_mask, num_proposals=num_queries
         )
-        outputs_class, outputs_coord = self.predict_layers(inter_states, init_reference, inter_references)
+        outputs_class, outputs_coord = self.predict_layers(
+            decoded.inter_states, decoded.init_reference, decoded.inter_references, decoded.query_ids
+        )
         one2one = slice(0, self.num_queries_one2one)
         one2many = slice(self.num_queries_one2one, None)
         output = {
             "pred_logits": outputs_class[-1, :, one2one],
             "pred_boxes": outputs_coord[-1, :, one2one],
-            "enc_outputs": {"pred_logits": enc_class, "pred_boxes": enc_coord_unact.sigmoid()},
+            "enc_outputs": {
+                "pred_logits": decoded.proposals.enc_logits,
+                "pred_boxes": decoded.proposals.enc_coords_unact.sigmoid(),
+            },
         }
         if self.aux_loss:
             output["aux_outputs"] = self._set_aux_loss(
@@ -140,4 +145,5 @@ class HDeformableDETR(TwoStageDETR):
         weight_dict = dict(self.criterion.weight_dict)
         for key, weight in self.criterion.weight_dict.items():
             weight_dict.setdefault(key + "_one2many", weight)
-        return self.weighted_losses(self.criterion(output, self.prepare_targets(batched_inputs)), weight_dict)
+        targets = self.prepare_targets(batched_inputs, tuple(images.tensor.shape[-2:]))
+        return self.weighted_losses(self.criterion(output, targets), weight_dict)

@@ -18,7 +18,18 @@ from detrkit.structures.box_ops import box_xyxy_to_cxcywh
 from detrkit.structures.image_list import ImageList
 from detrkit.structures.instances import Instances
 
-__all__ = ["TwoStageDETR"]
+__all__ = ["TwoStageDETR", "in_initial_query_order"]
+
+
+def in_initial_query_order(per_layer: torch.Tensor, query_ids: torch.Tensor | None) -> torch.Tensor:
+    """``per_layer`` ``(num_layers, bs, nq, D)``, each layer in the order its decoder layer output its
+    queries, moved to the decoder's initial query order by ``query_ids`` ``(num_layers, bs, nq)`` (see
+    :class:`~detrkit.modeling.transformer.DecoderOutput`); unchanged when None. Index ``q`` is then the same
+    query in every layer, as cross-layer criteria (StageInteractor's cross-stage label assignment) need."""
+    if query_ids is None:
+        return per_layer
+    positions = query_ids.argsort(-1)
+    return per_layer.gather(2, positions[..., None].expand_as(per_layer))
 
 
 class TwoStageDETR(nn.Module):
@@ -124,10 +135,13 @@ class TwoStageDETR(nn.Module):
         masks = [F.interpolate(img_masks[None], size=f.shape[-2:]).to(torch.bool)[0] for f in feats]
         return feats, masks, [self.position_embedding(m) for m in masks]
 
-    def prepare_targets(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
+    def prepare_targets(
+        self, batched_inputs: list[dict], input_size: tuple[int, int]
+    ) -> list[dict[str, torch.Tensor]]:
         """Per image ``{"labels": (n,) int64, "boxes": (n, 4) (cx, cy, w, h) normalised by the image size}``
         from ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels). A class id
-        outside ``0 .. num_classes - 1`` raises ValueError naming it and the image."""
+        outside ``0 .. num_classes - 1`` raises ValueError naming it and the image. ``input_size`` is the
+        padded batch's ``(H, W)``, for subclasses whose targets refer to it (Salience DETR); unused here."""
         targets = []
         for index, x in enumerate(batched_inputs):
             if "instances" not in x:
@@ -148,11 +162,17 @@ class TwoStageDETR(nn.Module):
         return targets
 
     def predict_layers(
-        self, inter_states: torch.Tensor, init_reference: torch.Tensor, inter_references: torch.Tensor
+        self,
+        inter_states: torch.Tensor,
+        init_reference: torch.Tensor,
+        inter_references: torch.Tensor,
+        query_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits ``(num_layers, bs, nq, num_classes)`` and boxes ``(num_layers, bs, nq, 4)`` of
         every decoder layer: ``b_l = sigmoid(bbox_embed_l(h_l) + sigmoid^-1(r_{l-1}))`` with ``r_{-1}`` the
-        initial reference ``(bs, nq, 4)`` and ``r_l`` the ``(num_layers, bs, nq, 4)`` refined ones."""
+        initial reference ``(bs, nq, 4)`` and ``r_l`` the ``(num_layers, bs, nq, 4)`` refined ones; with the
+        decoder's ``query_ids`` ``(num_layers, bs, nq)``, in its initial query order
+        (:func:`in_initial_query_order`)."""
         references = torch.cat([init_reference[None], inter_references[:-1]])
         outputs_class = torch.stack([self.class_embed[i](h) for i, h in enumerate(inter_states)])
         outputs_coord = torch.stack(
@@ -161,7 +181,7 @@ class TwoStageDETR(nn.Module):
                 for i, h in enumerate(inter_states)
             ]
         )
-        return outputs_class, outputs_coord
+        return tuple(in_initial_query_order(x, query_ids) for x in (outputs_class, outputs_coord))
 
     @staticmethod
     def _set_aux_loss(

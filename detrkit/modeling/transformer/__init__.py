@@ -21,6 +21,12 @@ from detrkit.modeling.transformer.multi_level import (
     flatten_multi_level,
     get_valid_ratio,
 )
+from detrkit.modeling.transformer.outputs import (
+    DecoderOutput,
+    TokenScores,
+    TransformerOutput,
+    compose_query_orders,
+)
 from detrkit.modeling.transformer.proposals import grid_proposals
 from detrkit.modeling.transformer.query_selector import (
     DeformableQuerySelector,
@@ -46,10 +52,13 @@ __all__ = [
     "SelectiveDINOTransformer",
     "SelectiveEncoderLayer",
     "SelectiveTokenEncoder",
+    "TokenScores",
     "TokenSelection",
     "TopDownScoreModulation",
     "cascade_token_counts",
+    "compose_query_orders",
     "ContrastiveDenoising",
+    "DecoderOutput",
     "DINOTransformer",
     "DINOTransformerDecoder",
     "DINOTransformerEncoder",
@@ -62,6 +71,7 @@ __all__ = [
     "MultiLevelTokens",
     "QuerySelection",
     "TopKProposalSelector",
+    "TransformerOutput",
     "TwoStageDeformableTransformer",
     "TwoStageQuerySelector",
     "denoising_attn_mask",

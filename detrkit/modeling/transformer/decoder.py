@@ -21,6 +21,7 @@ from detrkit.layers.mlp import MLP
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
 from detrkit.layers.position_embedding import get_sine_pos_embed
 from detrkit.layers.transformer import BaseTransformerLayer, TransformerLayerSequence
+from detrkit.modeling.transformer.outputs import DecoderOutput, compose_query_orders
 
 __all__ = ["DINOTransformerDecoder", "DeformableTransformerDecoder", "HDeformableDetrTransformerDecoder"]
 
@@ -142,7 +143,7 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         query_pos: torch.Tensor | None,
         reference_points: torch.Tensor,
         new_reference_points: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Runs after layer ``layer_idx`` and its box refinement, before its references are recorded; here
         the identity. A subclass may reorder or transform the queries the next layer sees (Rank-DETR).
 
@@ -154,9 +155,10 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
             new_reference_points: ``(bs, nq, 4)`` the same boxes undetached (for look-forward-twice).
 
         Returns:
-            ``(output, query_pos, reference_points, new_reference_points)`` for the next layer.
+            ``(output, query_pos, reference_points, new_reference_points)`` for the next layer and the
+            ``(bs, nq)`` permutation that reordered them (``x_next[b, i] = x[b, order[b, i]]``), or None.
         """
-        return output, query_pos, reference_points, new_reference_points
+        return output, query_pos, reference_points, new_reference_points, None
 
     def forward(
         self,
@@ -171,7 +173,7 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         reference_points: torch.Tensor | None = None,
         valid_ratios: torch.Tensor | None = None,
         **kwargs,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> DecoderOutput:
         """Decodes ``nq`` queries against the encoder memory.
 
         Args:
@@ -188,8 +190,9 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
             **kwargs: ``spatial_shapes``, ``level_start_index`` for the deformable attention.
 
         Returns:
-            With ``return_intermediate``: ``(num_layers, bs, nq, C)`` outputs and ``(num_layers, bs, nq, 4)``
-            references; otherwise the last output ``(bs, nq, C)`` and references ``(bs, nq, 4)``.
+            A :class:`DecoderOutput`: with ``return_intermediate`` ``(num_layers, bs, nq, C)`` states and
+            ``(num_layers, bs, nq, 4)`` references, otherwise the last layer's ``(bs, nq, C)`` and
+            ``(bs, nq, 4)``; the query order of every layer when :meth:`between_layers` reorders them.
         """
         if reference_points is None or reference_points.shape[-1] != 4:
             shape = None if reference_points is None else tuple(reference_points.shape)
@@ -203,7 +206,7 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         output = query
         if reference_points.dim() == 2:
             reference_points = reference_points[None].expand(output.shape[0], -1, -1)
-        intermediate, intermediate_references = [], []
+        intermediate, intermediate_references, orders = [], [], []
         for layer_idx, layer in enumerate(self.layers):
             reference_points_input = reference_points[:, :, None] * torch.cat([valid_ratios] * 2, -1)[:, None]
             layer_kwargs = dict(
@@ -227,17 +230,20 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
                 ).sigmoid()
                 reference_points = new_reference_points.detach()
             layer_output = self.layer_output(output)
-            output, query_pos, reference_points, new_reference_points = self.between_layers(
+            output, query_pos, reference_points, new_reference_points, order = self.between_layers(
                 layer_idx, output, layer_output, query_pos, reference_points, new_reference_points
             )
+            if layer_idx + 1 < self.num_layers:
+                orders.append(order)
             if self.return_intermediate:
                 intermediate.append(layer_output)
                 intermediate_references.append(
                     new_reference_points if self.look_forward_twice else reference_points
                 )
+        query_ids = compose_query_orders(orders)
         if self.return_intermediate:
-            return torch.stack(intermediate), torch.stack(intermediate_references)
-        return output, reference_points
+            return DecoderOutput(torch.stack(intermediate), torch.stack(intermediate_references), query_ids)
+        return DecoderOutput(output, reference_points, query_ids)
 
 
 class DINOTransformerDecoder(DeformableTransformerDecoder):

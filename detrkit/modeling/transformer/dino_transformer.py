@@ -4,6 +4,8 @@ queries prepended to the selected ones, DINO decoder. detrex's ``DINOTransformer
 import torch
 from torch import nn
 
+from detrkit.modeling.transformer.multi_level import MultiLevelTokens
+from detrkit.modeling.transformer.outputs import TransformerOutput
 from detrkit.modeling.transformer.query_selector import TopKProposalSelector, TwoStageQuerySelector
 from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
 
@@ -60,7 +62,7 @@ class DINOTransformer(TwoStageDeformableTransformer):
         query_embed: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
         attn_masks: list[torch.Tensor | None] | None = None,
         **kwargs,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> TransformerOutput:
         """Encoder, selection of ``K`` queries, decoder over ``pad`` denoising + ``K`` queries.
 
         Args:
@@ -72,15 +74,25 @@ class DINOTransformer(TwoStageDeformableTransformer):
             attn_masks: ``[self_attn_mask (pad + K, pad + K), None]`` for the decoder layers.
 
         Returns:
-            inter_states: ``(num_layers, bs, pad + K, C)`` decoder outputs.
-            init_reference: ``(bs, pad + K, 4)`` initial reference boxes.
-            inter_references: ``(num_layers, bs, pad + K, 4)`` refined boxes after each layer.
-            enc_state: ``(bs, K, C)`` projected memory of the selected tokens (the detector applies the
-                encoder class head to it).
-            enc_reference: ``(bs, K, 4)`` the selected encoder proposals, sigmoid space, not detached.
+            A :class:`TransformerOutput` over ``nq = pad + K`` queries (the denoising ones first); its
+            ``proposals`` hold the selected encoder proposals (``selected_memory`` ``(bs, K, C)``, to which
+            the detector applies the encoder class head, and ``selected_coords_unact`` ``(bs, K, 4)``).
         """
-        dn_label, dn_bbox = query_embed if query_embed is not None else (None, None)
         memory, tokens = self.encode(multi_level_feats, multi_level_masks, multi_level_pos_embeds, **kwargs)
+        return self.decode(memory, tokens, query_embed, attn_masks, **kwargs)
+
+    def decode(
+        self,
+        memory: torch.Tensor,
+        tokens: MultiLevelTokens,
+        query_embed: tuple[torch.Tensor | None, torch.Tensor | None] | None = (None, None),
+        attn_masks: list[torch.Tensor | None] | None = None,
+        **kwargs,
+    ) -> TransformerOutput:
+        """Selection of ``K`` queries from the ``(bs, S, C)`` encoder ``memory`` of the flattened ``tokens``,
+        then the decoder over the denoising queries (``query_embed``) and the selected ones; arguments and
+        output as in :meth:`forward`."""
+        dn_label, dn_bbox = query_embed if query_embed is not None else (None, None)
         selection = self.select_queries(memory, tokens, self.two_stage_num_proposals)
         reference_points = selection.reference_points
         target = selection.content
@@ -92,7 +104,7 @@ class DINOTransformer(TwoStageDeformableTransformer):
             # a selector may return fewer than K queries; they come last, so the mask keeps its leading block
             num_total = target.shape[1]
             attn_masks = [attn_masks[0][:num_total, :num_total], *attn_masks[1:]]
-        inter_states, inter_references = self.decoder(
+        decoded = self.decoder(
             query=target,
             key=memory,
             value=memory,
@@ -105,10 +117,6 @@ class DINOTransformer(TwoStageDeformableTransformer):
             attn_masks=attn_masks,
             **kwargs,
         )
-        return (
-            inter_states,
-            reference_points,
-            inter_references,
-            selection.selected_memory,
-            selection.selected_coords_unact.sigmoid(),
+        return TransformerOutput(
+            decoded.states, reference_points, decoded.references, selection, decoded.query_ids
         )

@@ -5,6 +5,7 @@ self-attention mask). detrex's ``HDeformableDetrTransformer`` interface."""
 import torch
 from torch import nn
 
+from detrkit.modeling.transformer.outputs import TransformerOutput
 from detrkit.modeling.transformer.query_selector import DeformableQuerySelector
 from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
 
@@ -68,7 +69,7 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
         self_attn_mask: torch.Tensor | None,
         num_proposals: int | None = None,
         **kwargs,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> TransformerOutput:
         """Encoder, selection of ``K`` queries, decoder.
 
         Args:
@@ -80,11 +81,8 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
             num_proposals: ``K``; default ``query_embed``'s rows, else ``two_stage_num_proposals``.
 
         Returns:
-            inter_states: ``(num_layers, bs, K, C)`` decoder outputs.
-            init_reference: ``(bs, K, 4)`` initial reference boxes.
-            inter_references: ``(num_layers, bs, K, 4)`` refined boxes after each layer.
-            enc_outputs_class: ``(bs, S, num_classes)`` encoder-proposal logits of every token.
-            enc_outputs_coord_unact: ``(bs, S, 4)`` encoder-proposal boxes of every token, logit space.
+            A :class:`TransformerOutput` over the ``K`` queries; its ``proposals`` hold the encoder proposals
+            of every token (``enc_logits`` ``(bs, S, num_classes)``, ``enc_coords_unact`` ``(bs, S, 4)``).
         """
         if self.mixed_selection and query_embed is None:
             raise ValueError("HDeformableDetrTransformer with mixed_selection needs query_embed (K, C)")
@@ -94,7 +92,7 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
         selection = self.select_queries(
             memory, tokens, num_proposals, content_queries=query_embed if self.mixed_selection else None
         )
-        inter_states, inter_references = self.decoder(
+        decoded = self.decoder(
             query=selection.content,
             key=None,
             value=memory,
@@ -107,10 +105,6 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
             attn_masks=[self_attn_mask, None],
             **kwargs,
         )
-        return (
-            inter_states,
-            selection.reference_points,
-            inter_references,
-            selection.enc_logits,
-            selection.enc_coords_unact,
+        return TransformerOutput(
+            decoded.states, selection.reference_points, decoded.references, selection, decoded.query_ids
         )

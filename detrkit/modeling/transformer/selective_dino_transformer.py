@@ -10,6 +10,7 @@ from detrkit.modeling.transformer.multi_level import (
     encoder_reference_points,
     flatten_multi_level,
 )
+from detrkit.modeling.transformer.outputs import TokenScores, TransformerOutput
 from detrkit.modeling.transformer.selective_encoder import TokenSelection
 from detrkit.modeling.transformer.token_scoring import ForegroundScorePredictor, TopDownScoreModulation
 
@@ -24,8 +25,8 @@ class SelectiveDINOTransformer(DINOTransformer):
     ``enc_output`` / ``enc_output_norm``, shared with the proposals) is scored level by level, coarse to fine
     (``token_scorer``); ``token_selector(scores, padding_mask, spatial_shapes, level_start_index)`` turns the
     ``(bs, S)`` logits into the :class:`TokenSelection` of each encoder layer; :meth:`refine_memory` may
-    change the encoder's output. The raw logits go to the criterion as the transformer's sixth output, under
-    :attr:`score_name`.
+    change the encoder's output. The raw logits are returned as the output's ``extras``
+    (:class:`TokenScores`); the detector gives them to the criterion under :attr:`score_name`.
 
     Args:
         encoder: a :class:`~detrkit.modeling.transformer.SelectiveTokenEncoder`.
@@ -66,7 +67,6 @@ class SelectiveDINOTransformer(DINOTransformer):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
         self.token_selector = token_selector
-        self._token_logits: torch.Tensor | None = None
 
     def refine_memory(
         self, memory: torch.Tensor, tokens: MultiLevelTokens, selection: TokenSelection
@@ -75,27 +75,23 @@ class SelectiveDINOTransformer(DINOTransformer):
         embedding and token fusion)."""
         return memory
 
-    def encode(
+    def encode_selected(
         self,
         multi_level_feats: list[torch.Tensor],
         multi_level_masks: list[torch.Tensor],
         multi_level_pos_embeds: list[torch.Tensor],
         **kwargs,
-    ) -> tuple[torch.Tensor, MultiLevelTokens]:
+    ) -> tuple[torch.Tensor, MultiLevelTokens, torch.Tensor]:
         """Scores and selects the tokens, runs the selective encoder and :meth:`refine_memory`; returns the
-        ``(bs, S, C)`` memory and the flattened inputs (the logits wait for :meth:`forward`)."""
+        ``(bs, S, C)`` memory, the flattened inputs and the ``(bs, S)`` token logits."""
         tokens = flatten_multi_level(
             multi_level_feats, multi_level_masks, multi_level_pos_embeds, self.level_embeds
         )
         projected, _ = self.query_selector.gen_encoder_output_proposals(
             tokens.feat + tokens.pos, tokens.mask, tokens.spatial_shapes
         )
-        self._token_logits = self.token_scorer(
-            projected, tokens.mask, tokens.spatial_shapes, tokens.level_start_index
-        )
-        selection = self.token_selector(
-            self._token_logits, tokens.mask, tokens.spatial_shapes, tokens.level_start_index
-        )
+        logits = self.token_scorer(projected, tokens.mask, tokens.spatial_shapes, tokens.level_start_index)
+        selection = self.token_selector(logits, tokens.mask, tokens.spatial_shapes, tokens.level_start_index)
         memory = self.encoder(
             query=tokens.feat,
             key=None,
@@ -111,7 +107,7 @@ class SelectiveDINOTransformer(DINOTransformer):
             valid_ratios=tokens.valid_ratios,
             **kwargs,
         )
-        return self.refine_memory(memory, tokens, selection), tokens
+        return self.refine_memory(memory, tokens, selection), tokens, logits
 
     def forward(
         self,
@@ -121,12 +117,12 @@ class SelectiveDINOTransformer(DINOTransformer):
         query_embed: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None),
         attn_masks: list[torch.Tensor | None] | None = None,
         **kwargs,
-    ) -> tuple[torch.Tensor, ...]:
-        """:meth:`DINOTransformer.forward`'s five outputs plus a dict for the token loss:
-        ``{score_name: (bs, S) raw logits, "spatial_shapes": (L, 2)}``."""
-        outputs = super().forward(
-            multi_level_feats, multi_level_masks, multi_level_pos_embeds, query_embed, attn_masks, **kwargs
+    ) -> TransformerOutput[TokenScores]:
+        """:meth:`DINOTransformer.forward` with the selective encoder; the output's ``extras`` are the
+        :class:`TokenScores` (``(bs, S)`` raw logits, ``(L, 2)`` spatial shapes) for the token loss."""
+        memory, tokens, logits = self.encode_selected(
+            multi_level_feats, multi_level_masks, multi_level_pos_embeds, **kwargs
         )
-        logits, self._token_logits = self._token_logits, None
-        spatial_shapes = torch.as_tensor([f.shape[-2:] for f in multi_level_feats], device=logits.device)
-        return (*outputs, {self.score_name: logits, "spatial_shapes": spatial_shapes})
+        output = self.decode(memory, tokens, query_embed, attn_masks, **kwargs)
+        output.extras = TokenScores(logits, tokens.spatial_shapes)
+        return output

@@ -1,6 +1,8 @@
 """The GIoU-aware classification loss (Rank-DETR sec. 3.2, eq. 5), as a loss function and as a mixin that
 gives any detrkit :class:`~detrkit.modeling.criterion.SetCriterion` subclass this class loss."""
 
+from collections.abc import Callable
+
 import torch
 
 from detrkit.modeling.criterion import DINOCriterion, TwoStageCriterion
@@ -59,16 +61,15 @@ class GIoUAwareClassLossMixin:
     #: also use the GIoU-aware loss for the encoder proposals (official code: no)
     giou_aware_enc = False
 
-    def layer_losses(self, outputs: dict, targets: list[dict], num_boxes: float, suffix: str = "") -> dict:
-        """The base's, with the encoder proposals marked for the plain focal loss."""
-        if suffix == "_enc" and not self.giou_aware_enc:
-            outputs = {**outputs, "plain_class_loss": True}
-        return super().layer_losses(outputs, targets, num_boxes, suffix)
+    def loss_function(self, loss: str, suffix: str) -> Callable[..., dict]:
+        """The base's class loss for the encoder proposals (suffix ``_enc``) unless ``giou_aware_enc``,
+        otherwise the base's choice (:meth:`loss_labels` for ``"class"``)."""
+        if loss == "class" and suffix == "_enc" and not self.giou_aware_enc:
+            return super().loss_labels
+        return super().loss_function(loss, suffix)
 
     def loss_labels(self, outputs: dict, targets: list[dict], indices, num_boxes: float) -> dict:
-        """``loss_class``: the GIoU-aware focal loss (the base's loss for ``"plain_class_loss"`` outputs)."""
-        if outputs.get("plain_class_loss", False):
-            return super().loss_labels(outputs, targets, indices, num_boxes)
+        """``loss_class``: the GIoU-aware focal loss."""
         if self.loss_class_type != "focal_loss":
             raise ValueError(
                 f"{type(self).__name__}: the GIoU-aware class loss needs loss_class_type 'focal_loss', got "

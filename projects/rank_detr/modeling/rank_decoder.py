@@ -36,9 +36,9 @@ class QueryRankingDecoderMixin:
     the layer saw; its references in the order of layer ``l + 1`` (the detector adds box deltas of layer
     ``l + 1`` to them).
 
-    Every forward records :attr:`last_query_ids`, ``(num_layers, bs, nq)``: the position in layer 0's input
-    of the query at each position of each layer's output, with which the detector returns every layer's
-    predictions in one query order.
+    The hook returns each sort's permutation, so the decoder's output carries ``query_ids``
+    ``(num_layers, bs, nq)``: the position in layer 0's input of the query at each position of each layer's
+    output, with which the detector returns every layer's predictions in one query order.
     """
 
     def _init_query_ranking(
@@ -47,7 +47,6 @@ class QueryRankingDecoderMixin:
         if not query_groups or min(query_groups) < 1:
             raise ValueError(f"query_groups must be positive group sizes, got {query_groups}")
         self.query_groups = tuple(query_groups)
-        self.last_query_ids: torch.Tensor | None = None
         self.query_rank_layer = query_rank_layer
         self.rank_adaptive_classhead = rank_adaptive_classhead
         self.rank_layers = (
@@ -71,19 +70,19 @@ class QueryRankingDecoderMixin:
         query_pos: torch.Tensor | None,
         reference_points: torch.Tensor,
         new_reference_points: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Sorts each group by layer ``layer_idx``'s scores: the references (also after the last layer, as
         the official code does), and, when a layer follows, the content and positional queries, the content
         then fused by the rank layer. The self-attention mask must be invariant to permutations inside each
-        group (DINO's denoising mask and H-DETR's hybrid mask are). Shapes as in the base hook."""
+        group (DINO's denoising mask and H-DETR's hybrid mask are). Shapes as in the base hook; the
+        permutation ``(bs, nq)`` is returned with them."""
         if not self.ranks_queries:
-            return output, query_pos, reference_points, new_reference_points
+            return output, query_pos, reference_points, new_reference_points, None
         if self.class_embed is None:
             raise RuntimeError(f"{type(self).__name__}: the detector has not set class_embed")
         num_unranked, groups = ranked_groups(output.shape[1], self.query_groups)
         scores = self.class_embed[layer_idx](layer_output).sigmoid().max(-1).values
         order = rank_order(scores, groups, num_unranked)
-        self._record_query_ids(layer_idx, order)
         reference_points = gather_queries(reference_points, order)
         new_reference_points = gather_queries(new_reference_points, order)
         if layer_idx + 1 < self.num_layers:
@@ -92,16 +91,7 @@ class QueryRankingDecoderMixin:
                 query_pos = gather_queries(query_pos, order)
             if self.rank_layers is not None:
                 output = self.rank_layers[layer_idx](output, num_unranked)
-        return output, query_pos, reference_points, new_reference_points
-
-    def _record_query_ids(self, layer_idx: int, order: torch.Tensor) -> None:
-        """Adds layer ``layer_idx + 1``'s query ids (layer ``layer_idx``'s, permuted by ``order``
-        ``(bs, nq)``) to :attr:`last_query_ids`, which layer 0 starts."""
-        if layer_idx == 0:
-            self.last_query_ids = torch.arange(order.shape[1], device=order.device).expand_as(order)[None]
-        if layer_idx + 1 < self.num_layers:
-            next_ids = self.last_query_ids[-1].gather(1, order)
-            self.last_query_ids = torch.cat([self.last_query_ids, next_ids[None]])
+        return output, query_pos, reference_points, new_reference_points, order
 
 
 class RankDetrTransformerDecoder(QueryRankingDecoderMixin, HDeformableDetrTransformerDecoder):

@@ -4,6 +4,7 @@ classification head on every decoder layer's logits."""
 import torch
 
 from detrkit.modeling.meta_arch import DINO, HDeformableDETR
+from detrkit.modeling.meta_arch.two_stage_detr import in_initial_query_order
 from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
 __all__ = ["RankAdaptiveHeadMixin", "RankDETR", "RankDINO"]
@@ -36,25 +37,20 @@ class RankAdaptiveHeadMixin:
         )
 
     def predict_layers(
-        self, inter_states: torch.Tensor, init_reference: torch.Tensor, inter_references: torch.Tensor
+        self,
+        inter_states: torch.Tensor,
+        init_reference: torch.Tensor,
+        inter_references: torch.Tensor,
+        query_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The base's per-layer logits (plus the rank biases) and boxes, each layer's put back in the
-        decoder's initial query order (:meth:`unrank`)."""
+        """The base's per-layer logits (plus the rank biases, added in each layer's ranked order) and boxes,
+        each layer's then put back in the decoder's initial query order by the decoder's ``query_ids``
+        ``(num_layers, bs, nq)`` (:func:`~detrkit.modeling.meta_arch.two_stage_detr.in_initial_query_order`;
+        per-layer matching, losses and the top-k postprocess do not depend on the order)."""
         outputs_class, outputs_coord = super().predict_layers(inter_states, init_reference, inter_references)
         if self.rank_adaptive_classhead_emb is not None:
             outputs_class = self.rank_adaptive_classhead_emb(outputs_class)
-        return self.unrank(outputs_class), self.unrank(outputs_coord)
-
-    def unrank(self, per_layer: torch.Tensor) -> torch.Tensor:
-        """``per_layer`` ``(num_layers, bs, nq, D)``, each layer in its ranked order, moved to the decoder's
-        initial query order: index ``q`` is then the same query in every layer, as cross-layer criteria
-        (StageInteractor's cross-stage label assignment) need; per-layer matching, losses and the top-k
-        postprocess do not depend on the order."""
-        decoder = self.transformer.decoder
-        if not decoder.ranks_queries:
-            return per_layer
-        positions = decoder.last_query_ids.argsort(-1)
-        return per_layer.gather(2, positions[..., None].expand_as(per_layer))
+        return tuple(in_initial_query_order(x, query_ids) for x in (outputs_class, outputs_coord))
 
 
 class RankDETR(RankAdaptiveHeadMixin, HDeformableDETR):

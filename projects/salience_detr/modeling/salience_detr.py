@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 from detrkit.modeling.meta_arch import DINO
-from detrkit.structures.image_list import ImageList
 
 __all__ = ["SalienceDETR"]
 
@@ -15,7 +14,8 @@ class SalienceDETR(DINO):
     The two-stage encoder class head (``class_embed[-1]``) is also the class head of the object-token
     score in every encoder layer (``encoder_class_heads``, the same module ``num_layers`` times, as in the
     official code). Images are padded to a multiple of ``size_divisibility`` (official code: 32). The
-    criterion's outputs gain the transformer's ``"salience_logits"`` and ``"spatial_shapes"``; the targets
+    criterion's outputs gain the transformer's token scores as ``"salience_logits"`` and ``"spatial_shapes"``;
+    the targets
     carry ``"boxes_xyxy"`` in input pixels and ``"input_size"``, the padded batch's ``(H, W)`` (the strides
     of the salience targets).
 
@@ -30,19 +30,14 @@ class SalienceDETR(DINO):
         num_encoder_layers = self.transformer.encoder.num_layers
         self.encoder_class_heads = nn.ModuleList([self.class_embed[-1]] * num_encoder_layers)
         self.transformer.encoder.class_heads = self.encoder_class_heads
-        self.input_size: tuple[int, int] | None = None
 
-    def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
-        """Normalised images padded to a multiple of ``size_divisibility``; remembers the padded size."""
-        batch = super().preprocess_image(batched_inputs)
-        self.input_size = tuple(batch.tensor.shape[-2:])
-        return batch
-
-    def prepare_targets(self, batched_inputs: list[dict]) -> list[dict[str, torch.Tensor]]:
+    def prepare_targets(
+        self, batched_inputs: list[dict], input_size: tuple[int, int]
+    ) -> list[dict[str, torch.Tensor]]:
         """:meth:`DINO.prepare_targets` plus ``"boxes_xyxy"`` ``(n, 4)`` (input pixels) and
-        ``"input_size"``."""
-        targets = super().prepare_targets(batched_inputs)
+        ``"input_size"``, the padded batch's ``(H, W)``."""
+        targets = super().prepare_targets(batched_inputs, input_size)
         for target, x in zip(targets, batched_inputs, strict=True):
             target["boxes_xyxy"] = x["instances"].gt_boxes.tensor.to(self.device)
-            target["input_size"] = self.input_size
+            target["input_size"] = input_size
         return targets

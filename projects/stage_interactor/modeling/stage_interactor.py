@@ -105,6 +105,6 @@ class StageInteractor(TwoStageDETR):
             for logits, boxes in zip(stage_logits[:-1], stage_boxes[:-1], strict=True)
         ]
         if self.training:
-            targets = self.prepare_targets(batched_inputs)
+            targets = self.prepare_targets(batched_inputs, tuple(images.tensor.shape[-2:]))
             return self.weighted_losses(self.criterion(output, targets), self.criterion.weight_dict)
         return self.eval_results(output["pred_logits"], output["pred_boxes"], batched_inputs, images)

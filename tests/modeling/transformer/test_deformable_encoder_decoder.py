@@ -67,7 +67,7 @@ def decode(decoder, query_pos=None, references=None):
     query = torch.randn(2, 5, EMBED_DIM)
     if references is None:
         references = torch.rand(2, 5, 4) * 0.5 + 0.25
-    return decoder(
+    out = decoder(
         query=query,
         key=tokens.feat,
         value=tokens.feat,
@@ -77,7 +77,9 @@ def decode(decoder, query_pos=None, references=None):
         spatial_shapes=tokens.spatial_shapes,
         level_start_index=tokens.level_start_index,
         valid_ratios=tokens.valid_ratios,
-    ), references
+    )
+    assert out.query_ids is None  # these decoders keep their query order
+    return (out.states, out.references), references
 
 
 def test_decoder_refines_boxes_layer_by_layer():

@@ -81,7 +81,10 @@ def test_h_transformer_names_are_detrex_names_after_the_documented_renames():
 
 def test_dino_transformer_outputs_without_denoising():
     transformer = dino_transformer(num_queries=10).eval()
-    states, init_reference, references, enc_state, enc_reference = transformer(*level_inputs())
+    out = transformer(*level_inputs())
+    states, init_reference, references = out.inter_states, out.init_reference, out.inter_references
+    enc_state, enc_reference = out.proposals.selected_memory, out.proposals.selected_coords_unact.sigmoid()
+    assert out.query_ids is None and out.extras is None
     assert states.shape == (2, 2, 10, EMBED_DIM)
     assert init_reference.shape == (2, 10, 4) and references.shape == (2, 2, 10, 4)
     assert enc_state.shape == (2, 10, EMBED_DIM) and enc_reference.shape == (2, 10, 4)
@@ -91,7 +94,9 @@ def test_dino_transformer_outputs_without_denoising():
 
 
 def run_with_denoising(transformer, dn_label, dn_bbox, attn_mask):
-    return transformer(*level_inputs(), (dn_label, dn_bbox), attn_masks=[attn_mask, None])
+    """(decoder states, initial references)."""
+    out = transformer(*level_inputs(), (dn_label, dn_bbox), attn_masks=[attn_mask, None])
+    return out.inter_states, out.init_reference
 
 
 def test_denoising_queries_come_first_and_the_mask_keeps_groups_apart():
@@ -99,7 +104,7 @@ def test_denoising_queries_come_first_and_the_mask_keeps_groups_apart():
     torch.manual_seed(3)
     dn_label, dn_bbox = torch.randn(2, 8, EMBED_DIM), torch.randn(2, 8, 4)
     mask = denoising_attn_mask(num_groups=2, group_size=4, num_queries=10)
-    states, init_reference, _, _, _ = run_with_denoising(transformer, dn_label, dn_bbox, mask)
+    states, init_reference = run_with_denoising(transformer, dn_label, dn_bbox, mask)
     assert states.shape == (2, 2, 18, EMBED_DIM)
     torch.testing.assert_close(init_reference[:, :8], dn_bbox.sigmoid())
 
@@ -107,13 +112,13 @@ def test_denoising_queries_come_first_and_the_mask_keeps_groups_apart():
     changed_label, changed_bbox = dn_label.clone(), dn_bbox.clone()
     changed_label[:, 4:8] += 1.0
     changed_bbox[:, 4:8] -= 0.5
-    changed, _, _, _, _ = run_with_denoising(transformer, changed_label, changed_bbox, mask)
+    changed, _ = run_with_denoising(transformer, changed_label, changed_bbox, mask)
     torch.testing.assert_close(changed[:, :, :4], states[:, :, :4])
     torch.testing.assert_close(changed[:, :, 8:], states[:, :, 8:])
     assert not torch.allclose(changed[:, :, 4:8], states[:, :, 4:8])
     # without the mask, the matching queries would see the change
-    unmasked, _, _, _, _ = run_with_denoising(transformer, dn_label, dn_bbox, None)
-    unmasked_changed, _, _, _, _ = run_with_denoising(transformer, changed_label, changed_bbox, None)
+    unmasked, _ = run_with_denoising(transformer, dn_label, dn_bbox, None)
+    unmasked_changed, _ = run_with_denoising(transformer, changed_label, changed_bbox, None)
     assert not torch.allclose(unmasked_changed[:, :, 8:], unmasked[:, :, 8:])
 
 
@@ -122,9 +127,9 @@ def test_h_transformer_outputs_and_hybrid_mask():
     torch.manual_seed(3)
     query_embed = torch.randn(10, EMBED_DIM)
     mask = hybrid_attn_mask(4, 10)
-    states, init_reference, references, enc_class, enc_coords = transformer(
-        *level_inputs(), query_embed, mask
-    )
+    out = transformer(*level_inputs(), query_embed, mask)
+    states, init_reference, references = out.inter_states, out.init_reference, out.inter_references
+    enc_class, enc_coords = out.proposals.enc_logits, out.proposals.enc_coords_unact
     assert states.shape == (2, 2, 10, EMBED_DIM) and references.shape == (2, 2, 10, 4)
     assert enc_class.shape == (2, NUM_TOKENS, 3) and enc_coords.shape == (2, NUM_TOKENS, 4)
     assert init_reference.shape == (2, 10, 4)
@@ -132,15 +137,15 @@ def test_h_transformer_outputs_and_hybrid_mask():
     # the first 4 (one-to-one) queries do not see the one-to-many ones
     changed_embed = query_embed.clone()
     changed_embed[4:] += 1.0
-    changed, _, _, _, _ = transformer(*level_inputs(), changed_embed, mask)
+    changed = transformer(*level_inputs(), changed_embed, mask).inter_states
     torch.testing.assert_close(changed[:, :, :4], states[:, :, :4])
     assert not torch.allclose(changed[:, :, 4:], states[:, :, 4:])
-    unmasked, _, _, _, _ = transformer(*level_inputs(), query_embed, None)
-    unmasked_changed, _, _, _, _ = transformer(*level_inputs(), changed_embed, None)
+    unmasked = transformer(*level_inputs(), query_embed, None).inter_states
+    unmasked_changed = transformer(*level_inputs(), changed_embed, None).inter_states
     assert not torch.allclose(unmasked_changed[:, :, :4], unmasked[:, :, :4])
 
     # at inference the detector asks for the one-to-one queries only
-    one2one, _, _, _, _ = transformer(*level_inputs(), query_embed[:4], None, num_proposals=4)
+    one2one = transformer(*level_inputs(), query_embed[:4], None, num_proposals=4).inter_states
     assert one2one.shape == (2, 2, 4, EMBED_DIM)
 
 
@@ -178,7 +183,8 @@ def test_query_selector_slot_can_be_replaced():
 
 def test_h_transformer_without_mixed_selection_takes_content_from_the_proposals():
     transformer = h_transformer(num_queries=10, mixed_selection=False).eval()
-    states, init_reference, _, _, _ = transformer(*level_inputs(), None, hybrid_attn_mask(4, 10))
+    out = transformer(*level_inputs(), None, hybrid_attn_mask(4, 10))
+    states, init_reference = out.inter_states, out.init_reference
     assert states.shape == (2, 2, 10, EMBED_DIM) and init_reference.shape == (2, 10, 4)
 
 

@@ -132,11 +132,12 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order():
     assert isinstance(model, RankDINO) and isinstance(model.criterion, CSLADINOCriterion)
     seen = {}
     model.criterion.register_forward_pre_hook(lambda module, args: seen.update(outputs=args[0]))
+    model.transformer.register_forward_hook(lambda module, args, out: seen.update(query_ids=out.query_ids))
     model.train()
     with EventStorage(0):
         losses = model(tiny_batch(size=128))
     assert all(torch.isfinite(v) for v in losses.values())
-    ids = model.transformer.decoder.last_query_ids
+    ids = seen["query_ids"]
     assert ids.shape[0] == 3 and not torch.equal(ids[1], ids[0])  # the queries were re-sorted
     layers = [*seen["outputs"]["aux_outputs"], seen["outputs"]]
     for layer in layers[1:]:

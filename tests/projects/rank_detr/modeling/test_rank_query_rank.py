@@ -114,8 +114,11 @@ def test_hdetr_decoder_moves_content_references_and_positions_with_the_ranked_qu
     decoder = _decoder(RankDetrTransformerDecoder, num_queries_one2one=3, num_queries_one2many=4)
     query_pos = torch.randn(1, 7, 16)
     with torch.no_grad():
-        (states, references), seen = _run(decoder, 7, query_pos)
+        out, seen = _run(decoder, 7, query_pos)
+    states, references = out.states, out.references
     order = _order(decoder, states, 0, (3, 4))
+    # the decoder returns the query order of every layer: layer 0 the initial one, layer 1 the sorted one
+    assert torch.equal(out.query_ids, torch.stack([torch.arange(7)[None], order]))
     assert set(order[0, :3].tolist()) == {0, 1, 2} and set(order[0, 3:].tolist()) == {3, 4, 5, 6}
     assert not torch.equal(order, torch.arange(7)[None])  # a real permutation
     torch.testing.assert_close(seen["query"], decoder.rank_layers[0](gather_queries(seen["layer0"], order)))
@@ -131,8 +134,10 @@ def test_hdetr_decoder_moves_content_references_and_positions_with_the_ranked_qu
 def test_dino_decoder_recomputes_positions_from_sorted_boxes_and_leaves_denoising_queries():
     decoder = _decoder(RankDINOTransformerDecoder, num_queries=5)
     with torch.no_grad():
-        (states, references), seen = _run(decoder, 2 + 5)  # 2 denoising queries in front
+        out, seen = _run(decoder, 2 + 5)  # 2 denoising queries in front
+    states, references = out.states, out.references
     order = _order(decoder, states, 0, (5,), num_unranked=2)
+    assert torch.equal(out.query_ids[1], order)
     assert order[0, :2].tolist() == [0, 1]
     assert not torch.equal(order, torch.arange(7)[None])
     torch.testing.assert_close(references[0], seen["reference_points"][:, :, 0])
