@@ -5,7 +5,14 @@ from enum import IntEnum
 import torch
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
-__all__ = ["BoxMode", "Boxes", "pairwise_iou"]
+__all__ = ["BoxMode", "Boxes", "known_true", "pairwise_iou"]
+
+
+def known_true(condition) -> bool:
+    """``condition`` as a Python bool, False where it depends on data ``torch.export`` does not know (a
+    ``SymBool`` of an unbacked size); other values (bools, a ``torch.jit`` tracer's tensors) as ``bool()``
+    reads them."""
+    return guard_or_false(condition) if isinstance(condition, torch.SymBool) else bool(condition)
 
 
 class BoxMode(IntEnum):
@@ -47,7 +54,7 @@ class Boxes:
     def __init__(self, tensor: torch.Tensor):
         device = tensor.device if torch.is_tensor(tensor) else torch.device("cpu")
         tensor = torch.as_tensor(tensor, dtype=torch.float32, device=device)
-        if guard_or_false(tensor.numel() == 0):  # under torch.export a data-dependent count is not known 0
+        if known_true(tensor.numel() == 0):  # under torch.export a data-dependent count is not known 0
             tensor = tensor.reshape(0, 4)
         if tensor.dim() != 2 or tensor.size(-1) != 4:
             raise ValueError(f"Boxes needs an (N, 4) tensor, got shape {tuple(tensor.shape)}")

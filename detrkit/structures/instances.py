@@ -4,7 +4,8 @@ import itertools
 from typing import Any
 
 import torch
-from torch.fx.experimental.symbolic_shapes import guard_or_false
+
+from detrkit.structures.boxes import known_true
 
 __all__ = ["Instances"]
 
@@ -43,11 +44,12 @@ class Instances:
         if self._fields:
             # a length that depends on data (under torch.export) is checked at run time, not in Python
             length, expected = _length(value), self.__len__()
-            if guard_or_false(length != expected):
+            if known_true(length != expected):
                 raise ValueError(
                     f"Adding a field '{name}' of length {length} to Instances of length {expected}"
                 )
-            torch._check(length == expected)
+            if isinstance(length, torch.SymInt) or isinstance(expected, torch.SymInt):
+                torch._check(length == expected)
         self._fields[name] = value
 
     def has(self, name: str) -> bool:
