@@ -55,9 +55,15 @@ demo: setup
 	$(PY) tools/visualize.py --config-file $(DEMO_CONFIG) --checkpoint output/demo/model_final.pth \
 		--out output/demo/predictions.png
 
+# The profile of DINO R50 (inference at 800x1333, one training step) and detrkit's speed ratios to detrex on
+# the same model, where DETREX_PY (default: the venv's python) imports detectron2 and detrex (DETREX_ROOT: a
+# detrex checkout); elsewhere vs_detrex.py prints one line saying what is missing.
+DETREX_PY ?= $(PY)
 benchmark: setup
 	$(PY) benchmarks/ms_deform_attn.py --json
 	$(PY) benchmarks/nms.py --json
+	$(PY) benchmarks/profile_model.py --config-file projects/dino/configs/dino_r50_4scale_12ep.py --train --json
+	$(DETREX_PY) -P benchmarks/vs_detrex.py --json
 
 clean:
 	rm -rf build detrkit/_C*.so $(VENV)/.ext-cuda*-stamp
