@@ -9,7 +9,38 @@ from detrkit.modeling.transformer.denoising import ContrastiveDenoising
 from detrkit.modeling.transformer.outputs import TokenScores
 from detrkit.structures.instances import Instances
 
-__all__ = ["DINO"]
+__all__ = ["DINO", "denoising_slot"]
+
+
+def denoising_slot(
+    denoising: nn.Module | None,
+    dn_number: int | None = None,
+    label_noise_ratio: float | None = None,
+    box_noise_scale: float | None = None,
+) -> nn.Module:
+    """DINO's denoising module, said one way: ``denoising`` itself, or, from detrex's keywords (as detrex's
+    configs pass them), ``ContrastiveDenoising`` with those given (the others at its defaults, detrex's).
+
+    Raises:
+        ValueError: ``denoising`` and any of detrex's keywords both given (they could disagree).
+    """
+    given = {
+        name: value
+        for name, value in (
+            ("dn_number", dn_number),
+            ("label_noise_ratio", label_noise_ratio),
+            ("box_noise_scale", box_noise_scale),
+        )
+        if value is not None
+    }
+    if denoising is None:
+        return ContrastiveDenoising(**given)
+    if given:
+        raise ValueError(
+            f"DINO: {sorted(given)} given with a denoising module ({type(denoising).__name__}); state the "
+            "denoising once: on the module, or with detrex's keywords alone"
+        )
+    return denoising
 
 
 class DINO(TwoStageDETR):
@@ -33,12 +64,12 @@ class DINO(TwoStageDETR):
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
             pixel_std, aux_loss, select_box_nums_for_evaluation, device: see :class:`TwoStageDETR`.
         num_queries: ``K`` matching queries (the transformer's ``two_stage_num_proposals``).
-        dn_number, label_noise_ratio, box_noise_scale: contrastive denoising (see
-            :class:`~detrkit.modeling.transformer.denoising.ContrastiveDenoising`).
         input_format: channel order of the input images ("RGB" or "BGR").
-        vis_period: must be 0 (training-time visualisation is not provided).
-        denoising: the denoising slot; None builds ``ContrastiveDenoising(dn_number, label_noise_ratio,
-            box_noise_scale)``.
+        denoising: the denoising slot, e.g. a
+            :class:`~detrkit.modeling.transformer.denoising.ContrastiveDenoising`.
+        dn_number, label_noise_ratio, box_noise_scale, vis_period: detrex's keywords (see
+            :func:`denoising_slot`): without ``denoising`` the first three build its
+            ``ContrastiveDenoising``; ``vis_period`` must be 0 (no training-time visualisation).
     """
 
     def __init__(
@@ -56,9 +87,9 @@ class DINO(TwoStageDETR):
         aux_loss: bool = True,
         select_box_nums_for_evaluation: int = 300,
         device: str | torch.device | None = None,
-        dn_number: int = 100,
-        label_noise_ratio: float = 0.5,
-        box_noise_scale: float = 1.0,
+        dn_number: int | None = None,
+        label_noise_ratio: float | None = None,
+        box_noise_scale: float | None = None,
         input_format: str | None = "RGB",
         vis_period: int = 0,
         denoising: nn.Module | None = None,
@@ -83,16 +114,8 @@ class DINO(TwoStageDETR):
         )
         self.num_queries = num_queries
         self.label_enc = nn.Embedding(num_classes, embed_dim)
-        self.dn_number = dn_number
-        self.label_noise_ratio = label_noise_ratio
-        self.box_noise_scale = box_noise_scale
-        self.denoising = (
-            ContrastiveDenoising(dn_number, label_noise_ratio, box_noise_scale)
-            if denoising is None
-            else denoising
-        )
+        self.denoising = denoising_slot(denoising, dn_number, label_noise_ratio, box_noise_scale)
         self.input_format = input_format
-        self.vis_period = vis_period
         if device is not None:
             self.to(device)
 

@@ -28,9 +28,10 @@ class HDeformableDETR(TwoStageDETR):
             pixel_std, aux_loss, select_box_nums_for_evaluation, device: see :class:`TwoStageDETR`.
         num_queries_one2one: one-to-one queries (300 in H-Deformable-DETR).
         num_queries_one2many: one-to-many queries (1500); 0 trains a plain two-stage Deformable DETR.
-        with_box_refine, as_two_stage: must be True (detrex's two-stage needs box refinement).
-        mixed_selection: content queries are the learned ``query_embedding``, positions from the selected
-            proposals; must match the transformer's ``mixed_selection``.
+        with_box_refine, as_two_stage: detrex's keywords; must be True (the variant detrkit implements).
+        mixed_selection: detrex's keyword; the transformer's ``mixed_selection`` decides (content queries
+            are then the learned ``query_embedding``, positions from the selected proposals), and a value
+            given here must equal it. None: not given.
         k_one2many, lambda_one2many: detrex's keywords for the one-to-many loss (GT repeats and loss factor).
             detrkit states them on a :class:`HybridMatchingCriterion`; given here (as detrex's configs do,
             with a plain criterion), they wrap ``criterion`` in one. None: not given.
@@ -54,7 +55,7 @@ class HDeformableDETR(TwoStageDETR):
         as_two_stage: bool = True,
         select_box_nums_for_evaluation: int = 100,
         device: str | torch.device | None = None,
-        mixed_selection: bool = True,
+        mixed_selection: bool | None = None,
         k_one2many: int | None = None,
         lambda_one2many: float | None = None,
     ):
@@ -63,7 +64,7 @@ class HDeformableDETR(TwoStageDETR):
                 f"HDeformableDETR: with_box_refine={with_box_refine}, as_two_stage={as_two_stage}; detrkit "
                 "implements the two-stage variant with box refinement (both True)"
             )
-        if mixed_selection != getattr(transformer, "mixed_selection", mixed_selection):
+        if mixed_selection is not None and mixed_selection != transformer.mixed_selection:
             raise ValueError(
                 f"HDeformableDETR: mixed_selection={mixed_selection} but the transformer has "
                 f"mixed_selection={transformer.mixed_selection}"
@@ -96,10 +97,9 @@ class HDeformableDETR(TwoStageDETR):
         self.num_queries_one2one = num_queries_one2one
         self.num_queries_one2many = num_queries_one2many
         self.num_queries = num_queries_one2one + num_queries_one2many
-        self.with_box_refine = with_box_refine
-        self.as_two_stage = as_two_stage
-        self.mixed_selection = mixed_selection
-        self.query_embedding = nn.Embedding(self.num_queries, embed_dim) if mixed_selection else None
+        self.query_embedding = (
+            nn.Embedding(self.num_queries, embed_dim) if transformer.mixed_selection else None
+        )
         if device is not None:
             self.to(device)
 
@@ -108,7 +108,7 @@ class HDeformableDETR(TwoStageDETR):
         images = self.preprocess_image(batched_inputs)
         feats, masks, pos_embeds = self.multi_level_inputs(images)
         num_queries = self.num_queries if self.training else self.num_queries_one2one
-        query_embed = self.query_embedding.weight[:num_queries] if self.mixed_selection else None
+        query_embed = None if self.query_embedding is None else self.query_embedding.weight[:num_queries]
         self_attn_mask = None
         if num_queries > self.num_queries_one2one:
             self_attn_mask = hybrid_attn_mask(self.num_queries_one2one, num_queries, device=self.device)

@@ -97,46 +97,26 @@ class QueryRankingDecoderMixin:
 class RankDetrTransformerDecoder(QueryRankingDecoderMixin, HDeformableDetrTransformerDecoder):
     """Rank-DETR's decoder (official code): H-Deformable-DETR's decoder with query ranking.
 
-    Args:
-        embed_dim, num_heads, feedforward_dim, attn_dropout, ffn_dropout, num_layers, return_intermediate,
-            num_feature_levels, look_forward_twice, use_checkpoint: see
-            :class:`~detrkit.modeling.transformer.DeformableTransformerDecoder`.
+    Args (keywords):
         num_queries_one2one: one-to-one queries (ranked as one group). Default 300.
         num_queries_one2many: one-to-many queries (ranked as a second group; 0: none). Default 1500.
         rank_adaptive_classhead: sort the queries between layers (the detector's rank-adaptive head needs
             it). Default True.
         query_rank_layer: fuse the sorted queries with the rank-aware content embeddings. Default True.
+        **decoder_kwargs: the decoder's (``embed_dim``, ..., ``use_checkpoint``: see
+            :class:`~detrkit.modeling.transformer.DeformableTransformerDecoder`).
     """
 
     def __init__(
         self,
-        embed_dim: int = 256,
-        num_heads: int = 8,
-        feedforward_dim: int = 1024,
-        attn_dropout: float = 0.1,
-        ffn_dropout: float = 0.1,
-        num_layers: int = 6,
-        return_intermediate: bool = True,
-        num_feature_levels: int = 4,
-        look_forward_twice: bool = True,
-        use_checkpoint: bool = False,
+        *,
         num_queries_one2one: int = 300,
         num_queries_one2many: int = 1500,
         rank_adaptive_classhead: bool = True,
         query_rank_layer: bool = True,
+        **decoder_kwargs,
     ):
-        super().__init__(
-            embed_dim=embed_dim,
-            num_heads=num_heads,
-            feedforward_dim=feedforward_dim,
-            attn_dropout=attn_dropout,
-            ffn_dropout=ffn_dropout,
-            num_layers=num_layers,
-            return_intermediate=return_intermediate,
-            num_feature_levels=num_feature_levels,
-            look_forward_twice=look_forward_twice,
-            use_checkpoint=use_checkpoint,
-        )
+        super().__init__(**decoder_kwargs)
         groups = (
             (num_queries_one2one, num_queries_one2many) if num_queries_one2many else (num_queries_one2one,)
         )
@@ -148,38 +128,19 @@ class RankDINOTransformerDecoder(QueryRankingDecoderMixin, DINOTransformerDecode
     ``ref_point_head(PE(b))`` of the sorted boxes, and the denoising queries in front are neither sorted nor
     given a rank embedding.
 
-    Args:
-        embed_dim, ..., use_checkpoint: see :class:`~detrkit.modeling.transformer.DINOTransformerDecoder`.
+    Args (keywords):
         num_queries: the matching queries (ranked as one group). Default 900.
         rank_adaptive_classhead, query_rank_layer: see :class:`RankDetrTransformerDecoder`.
+        **decoder_kwargs: the decoder's (see :class:`~detrkit.modeling.transformer.DINOTransformerDecoder`).
     """
 
     def __init__(
         self,
-        embed_dim: int = 256,
-        num_heads: int = 8,
-        feedforward_dim: int = 1024,
-        attn_dropout: float = 0.1,
-        ffn_dropout: float = 0.1,
-        num_layers: int = 6,
-        return_intermediate: bool = True,
-        num_feature_levels: int = 4,
-        look_forward_twice: bool = True,
-        use_checkpoint: bool = False,
+        *,
         num_queries: int = 900,
         rank_adaptive_classhead: bool = True,
         query_rank_layer: bool = True,
+        **decoder_kwargs,
     ):
-        super().__init__(
-            embed_dim=embed_dim,
-            num_heads=num_heads,
-            feedforward_dim=feedforward_dim,
-            attn_dropout=attn_dropout,
-            ffn_dropout=ffn_dropout,
-            num_layers=num_layers,
-            return_intermediate=return_intermediate,
-            num_feature_levels=num_feature_levels,
-            look_forward_twice=look_forward_twice,
-            use_checkpoint=use_checkpoint,
-        )
+        super().__init__(**decoder_kwargs)
         self._init_query_ranking((num_queries,), query_rank_layer, rank_adaptive_classhead)

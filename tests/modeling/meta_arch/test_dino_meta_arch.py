@@ -11,7 +11,8 @@ from tiny_detectors import (
     tiny_dino,
 )
 
-from detrkit.modeling.transformer import TwoStageQuerySelector
+from detrkit.modeling.meta_arch.dino import denoising_slot
+from detrkit.modeling.transformer import ContrastiveDenoising, TwoStageQuerySelector
 from detrkit.structures import Instances
 
 
@@ -185,3 +186,15 @@ def test_selector_returning_fewer_queries_trains_with_denoising():
     with torch.no_grad():
         model.eval()(batch)
     torch.testing.assert_close(seen["cls"], train_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_denoising_is_stated_once():
+    """detrex's keywords build the ContrastiveDenoising slot (its defaults, detrex's, for those not given);
+    a module given together with them is an error, as the two could disagree."""
+    denoising = tiny_dino().denoising
+    assert isinstance(denoising, ContrastiveDenoising)
+    assert (denoising.dn_number, denoising.label_noise_ratio, denoising.box_noise_scale) == (6, 0.5, 1.0)
+    with pytest.raises(ValueError, match=r"\['dn_number'\] given with a denoising module"):
+        tiny_dino(denoising=ContrastiveDenoising(4))
+    module = ContrastiveDenoising(4)
+    assert denoising_slot(module) is module
