@@ -2,7 +2,7 @@
 pure-PyTorch references, normalisation, convolution and transformer blocks, position embeddings."""
 
 from detrkit.layers.attention import MultiheadAttention
-from detrkit.layers.batch_norm import FrozenBatchNorm2d, get_norm
+from detrkit.layers.batch_norm import FrozenBatchNorm2d, fold_frozen_batch_norms, get_norm
 from detrkit.layers.conv import ConvNormAct
 from detrkit.layers.ffn import FFN
 from detrkit.layers.logits import inverse_sigmoid
@@ -27,6 +27,7 @@ __all__ = [
     "BaseTransformerLayer",
     "ConvNormAct",
     "FrozenBatchNorm2d",
+    "fold_frozen_batch_norms",
     "MultiScaleDeformableAttention",
     "MultiheadAttention",
     "PositionEmbeddingLearned",

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FrozenBatchNorm2d", "get_norm"]
+__all__ = ["FrozenBatchNorm2d", "fold_frozen_batch_norms", "get_norm"]
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -44,6 +44,11 @@ class FrozenBatchNorm2d(nn.Module):
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias, training=False, eps=self.eps
         )
+
+    def scale_and_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The affine map as ``y = x * scale + shift``: two ``(C,)`` tensors."""
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        return scale, self.bias - self.running_mean * scale
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -82,6 +87,58 @@ class FrozenBatchNorm2d(nn.Module):
             if new_child is not child:
                 module.add_module(name, new_child)
         return module
+
+
+class _FoldedFrozenBatchNorm2d(FrozenBatchNorm2d):
+    """A :class:`FrozenBatchNorm2d` whose map the preceding convolution applies: the identity here, its
+    buffers (and the state dict) unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class _Conv2dFrozenBatchNorm(nn.Conv2d):
+    """An ``nn.Conv2d`` followed by the frozen batch norm ``self._norm`` in one convolution:
+    ``conv(x, w * scale, b * scale + shift)``, the weights scaled at each call from the norm's current buffers
+    (gradients reach ``w`` and ``b`` as through the two layers)."""
+
+    _norm: FrozenBatchNorm2d
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale, shift = self._norm.scale_and_shift()
+        bias = shift if self.bias is None else self.bias * scale + shift
+        return self._conv_forward(x, self.weight * scale.view(-1, 1, 1, 1), bias)
+
+
+def _conv_norm_pairs(module: nn.Module):
+    """``(conv, norm)`` children of ``module`` that its forward runs back to back: consecutive entries of an
+    ``nn.Sequential`` and ``conv<k>``/``bn<k>`` attribute pairs (torchvision's ResNet and MobileNetV2)."""
+    children = dict(module.named_children())
+    names = list(children)
+    if isinstance(module, nn.Sequential):
+        pairs = zip(names, names[1:], strict=False)
+    else:
+        pairs = [(name, "bn" + name[4:]) for name in names if name.startswith("conv") and name[4:].isdigit()]
+    for conv, norm in pairs:
+        if type(children.get(conv)) is nn.Conv2d and type(children.get(norm)) is FrozenBatchNorm2d:
+            yield children[conv], children[norm]
+
+
+def fold_frozen_batch_norms(module: nn.Module) -> int:
+    """Folds every ``FrozenBatchNorm2d`` that directly follows an ``nn.Conv2d`` in ``module`` (see
+    :func:`_conv_norm_pairs`) into that convolution, in place: one convolution instead of a convolution and
+    an elementwise pass over its output (and its backward). Parameters, buffers and state-dict keys stay
+    the same; outputs and gradients equal the unfolded ones up to float rounding. Returns the pairs folded."""
+    folded = 0
+    for parent in list(module.modules()):
+        for conv, norm in list(_conv_norm_pairs(parent)):
+            conv.__class__ = _Conv2dFrozenBatchNorm
+            norm.__class__ = _FoldedFrozenBatchNorm2d
+            object.__setattr__(
+                conv, "_norm", norm
+            )  # a reference, not a submodule: no second state-dict entry
+            folded += 1
+    return folded
 
 
 def _group_norm_32(channels: int) -> nn.GroupNorm:

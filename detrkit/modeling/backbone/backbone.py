@@ -8,7 +8,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from detrkit.layers.batch_norm import FrozenBatchNorm2d, get_norm
+from detrkit.layers.batch_norm import FrozenBatchNorm2d, fold_frozen_batch_norms, get_norm
 from detrkit.layers.shape_spec import ShapeSpec
 
 __all__ = ["Backbone", "StagedBackbone", "freeze_module", "norm_factory"]
@@ -77,6 +77,9 @@ class StagedBackbone(Backbone):
         channels_last: keep the weights and compute in the channels-last memory format (the inputs are
             converted; the feature maps come out channels-last, same shapes and values up to float rounding).
             On CPU the convolutions run about 1.4x (float32) to 2x (bfloat16) faster than channels-first.
+        fold_frozen_bn: fold each ``FrozenBatchNorm2d`` into the convolution before it
+            (:func:`~detrkit.layers.fold_frozen_batch_norms`: same parameters and state dict, one pass
+            fewer over every feature map, forward and backward; equal outputs up to float rounding).
     """
 
     def _setup_stages(
@@ -85,6 +88,7 @@ class StagedBackbone(Backbone):
         out_features: Sequence[str],
         freeze_at: int,
         channels_last: bool = True,
+        fold_frozen_bn: bool = True,
     ) -> None:
         names = [name for name, _, _ in stage_specs]
         unknown = [f for f in out_features if f not in names]
@@ -106,6 +110,8 @@ class StagedBackbone(Backbone):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        if fold_frozen_bn:
+            fold_frozen_batch_norms(self)
 
     @abstractmethod
     def _stage_paths(self, name: str) -> list[str]:

@@ -31,6 +31,7 @@ class MobileNetV2(StagedBackbone):
         width_mult: torchvision's channel multiplier.
         channels_last: compute in the channels-last memory format (faster on CPU; see
             :class:`~detrkit.modeling.backbone.StagedBackbone`).
+        fold_frozen_bn: fold the frozen batch norms into the convolutions before them (same state dict).
 
     Shapes: ``(N, 3, H, W)`` -> ``{name: (N, C, ceil(H / stride), ceil(W / stride))}`` with the strides and
     channels of the module docstring (``output_shape()`` gives them for any ``width_mult``).
@@ -46,6 +47,7 @@ class MobileNetV2(StagedBackbone):
         norm: str | Callable[[int], nn.Module] = "FrozenBN",
         width_mult: float = 1.0,
         channels_last: bool = True,
+        fold_frozen_bn: bool = True,
     ):
         super().__init__()
         trunk = torchvision.models.mobilenet_v2(
@@ -57,7 +59,7 @@ class MobileNetV2(StagedBackbone):
             (name, trunk.features[end - 1].out_channels, _STAGE_STRIDES[name])
             for name, (_, end) in _STAGE_BLOCKS.items()
         ]
-        self._setup_stages(stage_specs, out_features, freeze_at, channels_last)
+        self._setup_stages(stage_specs, out_features, freeze_at, channels_last, fold_frozen_bn)
 
     def _stage_paths(self, name: str) -> list[str]:
         start, end = _STAGE_BLOCKS[name]

@@ -35,6 +35,7 @@ class ResNet(StagedBackbone):
         norm: ``"FrozenBN"``, ``"BN"``, ``"SyncBN"``, ``"GN"`` or a callable ``channels -> nn.Module``.
         channels_last: compute in the channels-last memory format (faster on CPU; see
             :class:`~detrkit.modeling.backbone.StagedBackbone`).
+        fold_frozen_bn: fold the frozen batch norms into the convolutions before them (same state dict).
 
     Shapes: ``(N, 3, H, W)`` -> ``{"res<k>": (N, C_k, ceil(H / 2^k), ceil(W / 2^k))}`` with ``C_k`` =
     64, 128, 256, 512 (depth 18/34) or 256, 512, 1024, 2048 (50 and deeper) for k = 2..5; ``"stem"``:
@@ -52,6 +53,7 @@ class ResNet(StagedBackbone):
         freeze_at: int = 0,
         norm: str | Callable[[int], nn.Module] = "FrozenBN",
         channels_last: bool = True,
+        fold_frozen_bn: bool = True,
     ):
         super().__init__()
         if depth not in _BUILDERS:
@@ -66,7 +68,7 @@ class ResNet(StagedBackbone):
         stage_specs = [("stem", 64, 4)] + [
             (f"res{k}", 64 * 2 ** (k - 2) * expansion, 2**k) for k in range(2, 6)
         ]
-        self._setup_stages(stage_specs, out_features, freeze_at, channels_last)
+        self._setup_stages(stage_specs, out_features, freeze_at, channels_last, fold_frozen_bn)
 
     def _stage_paths(self, name: str) -> list[str]:
         if name == "stem":

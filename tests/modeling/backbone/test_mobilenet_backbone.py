@@ -23,7 +23,8 @@ def test_parameter_count_equals_torchvision_features():
 def test_outputs_equal_torchvision_blocks_and_output_shape():
     torch.manual_seed(0)
     reference = torchvision.models.mobilenet_v2(norm_layer=FrozenBatchNorm2d)
-    backbone = MobileNetV2(out_features=ALL_STAGES)
+    # unfolded batch norms (folded ones: test_channels_last_and_folding.py)
+    backbone = MobileNetV2(out_features=ALL_STAGES, fold_frozen_bn=False)
     backbone.load_state_dict(backbone.convert_pretrained_state_dict(reference.state_dict()))
     x = torch.randn(1, 3, 64, 96)
     outputs = backbone(x)

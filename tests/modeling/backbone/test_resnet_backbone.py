@@ -66,7 +66,8 @@ def test_forward_equals_torchvision_layers():
             m.weight.uniform_(0.5, 1.5)
             m.running_mean.normal_()
             m.running_var.uniform_(0.5, 2)
-    backbone = ResNet(18, out_features=("res3", "res5"))
+    # unfolded batch norms (folded ones: test_channels_last_and_folding.py)
+    backbone = ResNet(18, out_features=("res3", "res5"), fold_frozen_bn=False)
     backbone.load_state_dict({k: v for k, v in reference.state_dict().items() if not k.startswith("fc.")})
     # the backbone computes channels-last (test_channels_last.py): so does the reference here, bit for bit
     reference = reference.to(memory_format=torch.channels_last)
