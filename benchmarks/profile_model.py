@@ -44,8 +44,8 @@ STAGES = (
     ("encoder FFN", r"transformer\.encoder\..*ffns\.\d+"),
     ("encoder other", r"transformer\.encoder"),
     ("token selection", r"transformer\.(token_scorer|token_selector)"),
-    ("query selection", r"transformer\.query_selector"),
-    ("decoder", r"transformer\.decoder"),
+    ("query selection", r"transformer\.query_selector|query_generator"),  # StageInteractor: query_generator
+    ("decoder", r"transformer\.decoder|decoder"),  # StageInteractor: no transformer, no encoder
     ("denoising queries", r"denoising"),
     ("matcher", r"criterion\..*matcher"),
     ("losses", r"criterion"),
