@@ -117,7 +117,7 @@ def test_use_checkpoint_recomputes_the_layers_with_the_same_outputs_and_gradient
         encoder.use_checkpoint = use_checkpoint
         calls = []
         for layer in encoder.layers:
-            layer.register_forward_pre_hook(lambda *_: calls.append(1))
+            layer.register_forward_pre_hook(lambda *_, calls=calls: calls.append(1))
         x = query.clone().requires_grad_()
         out = encoder(
             x,

@@ -1,5 +1,6 @@
-# Training options read by tools/train_net.py: every field of detrex's common/train.py, with detrex's defaults
-# (except `device`, which falls back to the CPU), so that detrex's own tools/train_net.py runs these configs too.
+# Training options read by tools/train_net.py: every field of detrex's common/train.py, with detrex's
+# defaults (except `device`, which falls back to the CPU), so that detrex's own tools/train_net.py runs these
+# configs too.
 import torch
 
 train = dict(
