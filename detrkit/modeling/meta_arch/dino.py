@@ -6,7 +6,7 @@ from torch import nn
 
 from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
 from detrkit.modeling.transformer.denoising import ContrastiveDenoising
-from detrkit.modeling.transformer.outputs import TokenScores
+from detrkit.modeling.transformer.outputs import TokenScores, TransformerOutput
 from detrkit.structures.instances import Instances
 
 __all__ = ["DINO", "denoising_slot"]
@@ -56,9 +56,10 @@ class DINO(TwoStageDETR):
     ``pred_logits`` ``(bs, K, num_classes)``, ``pred_boxes`` ``(bs, K, 4)``, ``aux_outputs`` (the other
     decoder layers) and ``enc_outputs`` (the selected encoder proposals), and ``dn_meta`` detrex's dict
     (``single_padding``, ``dn_num``, ``output_known_lbs_bboxes``: the denoising predictions) or None.
-    The transformer returns a :class:`~detrkit.modeling.transformer.TransformerOutput`; its ``extras``, when
-    they are :class:`~detrkit.modeling.transformer.TokenScores` (Focus-DETR, Salience DETR), go into
-    ``outputs`` for the token loss (:meth:`extras_outputs`).
+    The transformer returns a :class:`~detrkit.modeling.transformer.TransformerOutput` (or detrex's five
+    outputs, read by ``TransformerOutput.of``); its ``extras``, when they are
+    :class:`~detrkit.modeling.transformer.TokenScores` (Focus-DETR, Salience DETR), go into ``outputs`` for
+    the token loss (:meth:`extras_outputs`).
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
@@ -130,8 +131,10 @@ class DINO(TwoStageDETR):
             query_label, query_bbox, attn_mask, dn_meta = self.denoising(
                 targets, self.num_queries, self.num_classes, self.label_enc
             )
-        decoded = self.transformer(
-            feats, masks, pos_embeds, (query_label, query_bbox), attn_masks=[attn_mask, None]
+        decoded = TransformerOutput.of(
+            self.transformer(
+                feats, masks, pos_embeds, (query_label, query_bbox), attn_masks=[attn_mask, None]
+            )
         )
         # keeps label_enc in the graph when a batch has no denoising queries (DDP needs every gradient)
         inter_states = decoded.inter_states + self.label_enc.weight[0, 0] * 0.0
@@ -143,10 +146,9 @@ class DINO(TwoStageDETR):
         output = {"pred_logits": outputs_class[-1], "pred_boxes": outputs_coord[-1]}
         if self.aux_loss:
             output["aux_outputs"] = self._set_aux_loss(outputs_class, outputs_coord)
-        proposals = decoded.proposals
         output["enc_outputs"] = {
-            "pred_logits": self.class_embed[-1](proposals.selected_memory),
-            "pred_boxes": proposals.selected_coords_unact.sigmoid(),
+            "pred_logits": self.class_embed[-1](decoded.enc_state),
+            "pred_boxes": decoded.enc_reference,
         }
         output.update(self.extras_outputs(decoded.extras))
 

@@ -7,6 +7,7 @@ from torch import nn
 from detrkit.modeling.criterion import HybridMatchingCriterion
 from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
 from detrkit.modeling.transformer.hybrid import hybrid_attn_mask
+from detrkit.modeling.transformer.outputs import TransformerOutput
 from detrkit.structures.instances import Instances
 
 __all__ = ["HDeformableDETR"]
@@ -112,8 +113,8 @@ class HDeformableDETR(TwoStageDETR):
         self_attn_mask = None
         if num_queries > self.num_queries_one2one:
             self_attn_mask = hybrid_attn_mask(self.num_queries_one2one, num_queries, device=self.device)
-        decoded = self.transformer(
-            feats, masks, pos_embeds, query_embed, self_attn_mask, num_proposals=num_queries
+        decoded = TransformerOutput.of(
+            self.transformer(feats, masks, pos_embeds, query_embed, self_attn_mask, num_proposals=num_queries)
         )
         outputs_class, outputs_coord = self.predict_layers(
             decoded.inter_states, decoded.init_reference, decoded.inter_references, decoded.query_ids
@@ -124,8 +125,8 @@ class HDeformableDETR(TwoStageDETR):
             "pred_logits": outputs_class[-1, :, one2one],
             "pred_boxes": outputs_coord[-1, :, one2one],
             "enc_outputs": {
-                "pred_logits": decoded.proposals.enc_logits,
-                "pred_boxes": decoded.proposals.enc_coords_unact.sigmoid(),
+                "pred_logits": decoded.enc_state,
+                "pred_boxes": decoded.enc_reference.sigmoid(),
             },
         }
         if self.aux_loss:

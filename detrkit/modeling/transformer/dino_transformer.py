@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from detrkit.modeling.transformer.multi_level import MultiLevelTokens
-from detrkit.modeling.transformer.outputs import TransformerOutput
+from detrkit.modeling.transformer.outputs import DecoderOutput, TransformerOutput
 from detrkit.modeling.transformer.query_selector import TopKProposalSelector, TwoStageQuerySelector
 from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
 
@@ -75,8 +75,9 @@ class DINOTransformer(TwoStageDeformableTransformer):
 
         Returns:
             A :class:`TransformerOutput` over ``nq = pad + K`` queries (the denoising ones first); its
-            ``proposals`` hold the selected encoder proposals (``selected_memory`` ``(bs, K, C)``, to which
-            the detector applies the encoder class head, and ``selected_coords_unact`` ``(bs, K, 4)``).
+            ``enc_state`` is the ``(bs, K, C)`` projected memory of the selected tokens (the detector applies
+            the encoder class head to it), ``enc_reference`` their ``(bs, K, 4)`` encoder proposals, sigmoid
+            space, not detached.
         """
         memory, tokens = self.encode(multi_level_feats, multi_level_masks, multi_level_pos_embeds, **kwargs)
         return self.decode(memory, tokens, query_embed, attn_masks, **kwargs)
@@ -104,19 +105,26 @@ class DINOTransformer(TwoStageDeformableTransformer):
             # a selector may return fewer than K queries; they come last, so the mask keeps its leading block
             num_total = target.shape[1]
             attn_masks = [attn_masks[0][:num_total, :num_total], *attn_masks[1:]]
-        decoded = self.decoder(
-            query=target,
-            key=memory,
-            value=memory,
-            query_pos=selection.query_pos,
-            key_padding_mask=tokens.mask,
-            reference_points=reference_points,
-            spatial_shapes=tokens.spatial_shapes,
-            level_start_index=tokens.level_start_index,
-            valid_ratios=tokens.valid_ratios,
-            attn_masks=attn_masks,
-            **kwargs,
+        decoded = DecoderOutput.of(
+            self.decoder(
+                query=target,
+                key=memory,
+                value=memory,
+                query_pos=selection.query_pos,
+                key_padding_mask=tokens.mask,
+                reference_points=reference_points,
+                spatial_shapes=tokens.spatial_shapes,
+                level_start_index=tokens.level_start_index,
+                valid_ratios=tokens.valid_ratios,
+                attn_masks=attn_masks,
+                **kwargs,
+            )
         )
         return TransformerOutput(
-            decoded.states, reference_points, decoded.references, selection, decoded.query_ids
+            decoded.states,
+            reference_points,
+            decoded.references,
+            selection.selected_memory,
+            selection.selected_coords_unact.sigmoid(),
+            decoded.query_ids,
         )

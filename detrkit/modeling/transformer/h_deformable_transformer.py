@@ -5,7 +5,7 @@ self-attention mask). detrex's ``HDeformableDetrTransformer`` interface."""
 import torch
 from torch import nn
 
-from detrkit.modeling.transformer.outputs import TransformerOutput
+from detrkit.modeling.transformer.outputs import DecoderOutput, TransformerOutput
 from detrkit.modeling.transformer.query_selector import DeformableQuerySelector
 from detrkit.modeling.transformer.two_stage_transformer import TwoStageDeformableTransformer
 
@@ -81,8 +81,9 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
             num_proposals: ``K``; default ``query_embed``'s rows, else ``two_stage_num_proposals``.
 
         Returns:
-            A :class:`TransformerOutput` over the ``K`` queries; its ``proposals`` hold the encoder proposals
-            of every token (``enc_logits`` ``(bs, S, num_classes)``, ``enc_coords_unact`` ``(bs, S, 4)``).
+            A :class:`TransformerOutput` over the ``K`` queries; its ``enc_state`` and ``enc_reference`` are
+            the encoder proposals of every token: ``(bs, S, num_classes)`` logits and ``(bs, S, 4)`` boxes,
+            logit space.
         """
         if self.mixed_selection and query_embed is None:
             raise ValueError("HDeformableDetrTransformer with mixed_selection needs query_embed (K, C)")
@@ -92,19 +93,26 @@ class HDeformableDetrTransformer(TwoStageDeformableTransformer):
         selection = self.select_queries(
             memory, tokens, num_proposals, content_queries=query_embed if self.mixed_selection else None
         )
-        decoded = self.decoder(
-            query=selection.content,
-            key=None,
-            value=memory,
-            query_pos=selection.query_pos,
-            key_padding_mask=tokens.mask,
-            reference_points=selection.reference_points,
-            spatial_shapes=tokens.spatial_shapes,
-            level_start_index=tokens.level_start_index,
-            valid_ratios=tokens.valid_ratios,
-            attn_masks=[self_attn_mask, None],
-            **kwargs,
+        decoded = DecoderOutput.of(
+            self.decoder(
+                query=selection.content,
+                key=None,
+                value=memory,
+                query_pos=selection.query_pos,
+                key_padding_mask=tokens.mask,
+                reference_points=selection.reference_points,
+                spatial_shapes=tokens.spatial_shapes,
+                level_start_index=tokens.level_start_index,
+                valid_ratios=tokens.valid_ratios,
+                attn_masks=[self_attn_mask, None],
+                **kwargs,
+            )
         )
         return TransformerOutput(
-            decoded.states, selection.reference_points, decoded.references, selection, decoded.query_ids
+            decoded.states,
+            selection.reference_points,
+            decoded.references,
+            selection.enc_logits,
+            selection.enc_coords_unact,
+            decoded.query_ids,
         )

@@ -1,12 +1,12 @@
 """What the decoders and transformers return: typed outputs instead of tuples and attributes left on the
-modules for another one to read."""
+modules for another one to read. detrex's decoders and transformers return tuples of the same tensors, so
+their modules and detrkit's mix in one model: :meth:`DecoderOutput.of` and :meth:`TransformerOutput.of` read
+detrex's tuples, and a :class:`DecoderOutput` unpacks as detrex's ``(states, references)`` pair."""
 
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import torch
-
-from detrkit.modeling.transformer.query_selector import QuerySelection
 
 __all__ = ["DecoderOutput", "TokenScores", "TransformerOutput", "compose_query_orders"]
 
@@ -15,7 +15,8 @@ Extras = TypeVar("Extras")
 
 @dataclass
 class DecoderOutput:
-    """A deformable decoder's output.
+    """A deformable decoder's output; ``states, references = decoder(...)`` unpacks it as detrex's
+    transformers do.
 
     Attributes:
         states: ``(num_layers, bs, nq, C)`` every layer's output (``(bs, nq, C)``, the last layer's, without
@@ -29,6 +30,14 @@ class DecoderOutput:
     states: torch.Tensor
     references: torch.Tensor
     query_ids: torch.Tensor | None = None
+
+    def __iter__(self):
+        return iter((self.states, self.references))
+
+    @classmethod
+    def of(cls, result: "DecoderOutput | tuple[torch.Tensor, torch.Tensor]") -> "DecoderOutput":
+        """``result`` itself, or detrex's decoder's ``(states, references)`` pair (query order unknown)."""
+        return result if isinstance(result, cls) else cls(*result)
 
 
 @dataclass
@@ -46,13 +55,16 @@ class TokenScores:
 
 @dataclass
 class TransformerOutput(Generic[Extras]):
-    """A two-stage transformer's output.
+    """A two-stage transformer's output; the first five fields are detrex's five outputs.
 
     Attributes:
         inter_states: ``(num_layers, bs, nq, C)`` decoder outputs.
         init_reference: ``(bs, nq, 4)`` initial reference boxes.
         inter_references: ``(num_layers, bs, nq, 4)`` refined boxes after each layer.
-        proposals: the query selection: the encoder proposals of every token and the selected ones.
+        enc_state, enc_reference: the encoder proposals, as the transformer's detector reads them (DINO: the
+            ``(bs, K, C)`` projected memory of the ``K`` selected tokens and their ``(bs, K, 4)`` boxes,
+            sigmoid space; H-Deformable-DETR: every token's ``(bs, S, num_classes)`` class logits and
+            ``(bs, S, 4)`` boxes, logit space).
         query_ids: the decoder's query order per layer (:attr:`DecoderOutput.query_ids`).
         extras: what a transformer adds for its own losses (e.g. :class:`TokenScores`), else None.
     """
@@ -60,9 +72,15 @@ class TransformerOutput(Generic[Extras]):
     inter_states: torch.Tensor
     init_reference: torch.Tensor
     inter_references: torch.Tensor
-    proposals: QuerySelection
+    enc_state: torch.Tensor
+    enc_reference: torch.Tensor
     query_ids: torch.Tensor | None = None
     extras: Extras | None = None
+
+    @classmethod
+    def of(cls, result: "TransformerOutput | tuple[torch.Tensor, ...]") -> "TransformerOutput":
+        """``result`` itself, or detrex's transformer's five outputs (query order unknown, no extras)."""
+        return result if isinstance(result, cls) else cls(*result)
 
 
 def compose_query_orders(orders: list[torch.Tensor | None]) -> torch.Tensor | None:

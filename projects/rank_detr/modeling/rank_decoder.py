@@ -78,11 +78,7 @@ class QueryRankingDecoderMixin:
         permutation ``(bs, nq)`` is returned with them."""
         if not self.ranks_queries:
             return output, query_pos, reference_points, new_reference_points, None
-        if self.class_embed is None:
-            raise RuntimeError(f"{type(self).__name__}: the detector has not set class_embed")
-        num_unranked, groups = ranked_groups(output.shape[1], self.query_groups)
-        scores = self.class_embed[layer_idx](layer_output).sigmoid().max(-1).values
-        order = rank_order(scores, groups, num_unranked)
+        order = self.query_order(layer_idx, layer_output)
         reference_points = gather_queries(reference_points, order)
         new_reference_points = gather_queries(new_reference_points, order)
         if layer_idx + 1 < self.num_layers:
@@ -90,8 +86,18 @@ class QueryRankingDecoderMixin:
             if query_pos is not None:
                 query_pos = gather_queries(query_pos, order)
             if self.rank_layers is not None:
+                num_unranked, _ = ranked_groups(output.shape[1], self.query_groups)
                 output = self.rank_layers[layer_idx](output, num_unranked)
         return output, query_pos, reference_points, new_reference_points, order
+
+    def query_order(self, layer_idx: int, layer_output: torch.Tensor) -> torch.Tensor:
+        """The ``(bs, nq)`` permutation that sorts each group of :func:`ranked_groups` by layer
+        ``layer_idx``'s scores ``max_c sigmoid(class_embed_l(h_l))`` of its ``(bs, nq, C)`` output."""
+        if self.class_embed is None:
+            raise RuntimeError(f"{type(self).__name__}: the detector has not set class_embed")
+        num_unranked, groups = ranked_groups(layer_output.shape[1], self.query_groups)
+        scores = self.class_embed[layer_idx](layer_output).sigmoid().max(-1).values
+        return rank_order(scores, groups, num_unranked)
 
 
 class RankDetrTransformerDecoder(QueryRankingDecoderMixin, HDeformableDetrTransformerDecoder):

@@ -5,6 +5,7 @@ import torch
 
 from detrkit.modeling.meta_arch import DINO, HDeformableDETR
 from detrkit.modeling.meta_arch.two_stage_detr import in_initial_query_order
+from detrkit.modeling.transformer import compose_query_orders
 from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
 __all__ = ["RankAdaptiveHeadMixin", "RankDETR", "RankDINO"]
@@ -46,7 +47,13 @@ class RankAdaptiveHeadMixin:
         """The base's per-layer logits (plus the rank biases, added in each layer's ranked order) and boxes,
         each layer's then put back in the decoder's initial query order by the decoder's ``query_ids``
         ``(num_layers, bs, nq)`` (:func:`~detrkit.modeling.meta_arch.two_stage_detr.in_initial_query_order`;
-        per-layer matching, losses and the top-k postprocess do not depend on the order)."""
+        per-layer matching, losses and the top-k postprocess do not depend on the order). detrex's
+        transformers do not pass the order on (``query_ids`` None): the decoder's rule
+        (``query_order``) gives it again from the layers' outputs."""
+        decoder = self.transformer.decoder
+        if query_ids is None and decoder.ranks_queries:
+            orders = [decoder.query_order(layer, states) for layer, states in enumerate(inter_states[:-1])]
+            query_ids = compose_query_orders(orders)
         outputs_class, outputs_coord = super().predict_layers(inter_states, init_reference, inter_references)
         if self.rank_adaptive_classhead_emb is not None:
             outputs_class = self.rank_adaptive_classhead_emb(outputs_class)

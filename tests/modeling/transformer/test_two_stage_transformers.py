@@ -14,9 +14,11 @@ from tiny_transformers import (
 )
 
 from detrkit.modeling.transformer import (
+    DecoderOutput,
     DINOTransformer,
     HDeformableDetrTransformer,
     TopKProposalSelector,
+    TransformerOutput,
     TwoStageQuerySelector,
     denoising_attn_mask,
     hybrid_attn_mask,
@@ -83,7 +85,7 @@ def test_dino_transformer_outputs_without_denoising():
     transformer = dino_transformer(num_queries=10).eval()
     out = transformer(*level_inputs())
     states, init_reference, references = out.inter_states, out.init_reference, out.inter_references
-    enc_state, enc_reference = out.proposals.selected_memory, out.proposals.selected_coords_unact.sigmoid()
+    enc_state, enc_reference = out.enc_state, out.enc_reference
     assert out.query_ids is None and out.extras is None
     assert states.shape == (2, 2, 10, EMBED_DIM)
     assert init_reference.shape == (2, 10, 4) and references.shape == (2, 2, 10, 4)
@@ -129,7 +131,7 @@ def test_h_transformer_outputs_and_hybrid_mask():
     mask = hybrid_attn_mask(4, 10)
     out = transformer(*level_inputs(), query_embed, mask)
     states, init_reference, references = out.inter_states, out.init_reference, out.inter_references
-    enc_class, enc_coords = out.proposals.enc_logits, out.proposals.enc_coords_unact
+    enc_class, enc_coords = out.enc_state, out.enc_reference
     assert states.shape == (2, 2, 10, EMBED_DIM) and references.shape == (2, 2, 10, 4)
     assert enc_class.shape == (2, NUM_TOKENS, 3) and enc_coords.shape == (2, NUM_TOKENS, 4)
     assert init_reference.shape == (2, 10, 4)
@@ -204,3 +206,27 @@ def test_hybrid_attn_mask_separates_the_two_groups():
     assert not hybrid_attn_mask(3, 3).any()
     with pytest.raises(ValueError, match="num_queries_one2one=6"):
         hybrid_attn_mask(6, 5)
+
+
+def test_detrex_tuples_are_read_and_decoder_outputs_unpack_as_detrex_pairs():
+    """detrex's decoders return ``(states, references)`` and its transformers five tensors, so that their
+    modules and detrkit's mix in one model: detrkit's transformers read a decoder's pair, its detectors a
+    transformer's five outputs, and detrkit's decoder output unpacks as detrex's pair."""
+    transformer = dino_transformer(num_queries=10).eval()
+    expected = transformer(*level_inputs())
+    decoder_forward = transformer.decoder.forward
+    decoded = {}
+
+    def detrex_decoder(*args, **kwargs):
+        decoded["output"] = decoder_forward(*args, **kwargs)
+        states, references = decoded["output"]
+        return states, references
+
+    transformer.decoder.forward = detrex_decoder
+    out = transformer(*level_inputs())
+    assert isinstance(decoded["output"], DecoderOutput)
+    torch.testing.assert_close(out.inter_states, expected.inter_states)
+    five = (out.inter_states, out.init_reference, out.inter_references, out.enc_state, out.enc_reference)
+    read = TransformerOutput.of(five)
+    assert read.enc_reference is out.enc_reference and read.query_ids is None and read.extras is None
+    assert TransformerOutput.of(out) is out

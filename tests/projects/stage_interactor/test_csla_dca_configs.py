@@ -118,10 +118,17 @@ def test_trains_at_tiny_sizes(name, extra, flags):
         assert len(model(tiny_batch()[:1])[0]["instances"]) > 0
 
 
-def test_rank_dino_layers_reach_the_criterion_in_one_query_order():
+def returned_as_detrex_does(module, args, out):
+    """A forward hook that makes a transformer return detrex's five outputs (no query order)."""
+    return out.inter_states, out.init_reference, out.inter_references, out.enc_state, out.enc_reference
+
+
+@pytest.mark.parametrize("detrex_outputs", [False, True], ids=["detrkit-outputs", "detrex-outputs"])
+def test_rank_dino_layers_reach_the_criterion_in_one_query_order(detrex_outputs):
     """Rank-DETR sorts the queries between layers. With the box heads at their zero initialisation, a query
     keeps its proposal box through every layer, so in one query order every layer predicts the same boxes;
-    in the ranked orders they would differ."""
+    in the ranked orders they would differ. From a transformer that returns detrex's five outputs, the
+    detector rebuilds the order with the decoder's rule."""
     torch.manual_seed(0)
     cfg = load(ROOT / "rank_detr" / "configs" / "rank_detr_shapes.py")
     cfg.model.criterion._target_ = DINOCriterion  # Rank-DETR's decoder, DINO's losses
@@ -133,6 +140,8 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order():
     seen = {}
     model.criterion.register_forward_pre_hook(lambda module, args: seen.update(outputs=args[0]))
     model.transformer.register_forward_hook(lambda module, args, out: seen.update(query_ids=out.query_ids))
+    if detrex_outputs:
+        model.transformer.register_forward_hook(returned_as_detrex_does)
     model.train()
     with EventStorage(0):
         losses = model(tiny_batch(size=128))

@@ -7,6 +7,7 @@ from torch import nn
 
 from detrkit.layers.mlp import MLP
 from detrkit.layers.position_embedding import get_sine_pos_embed
+from detrkit.modeling.transformer import compose_query_orders
 from detrkit_projects.rank_detr.modeling import (
     QueryRankLayer,
     RankDetrTransformerDecoder,
@@ -64,7 +65,7 @@ def test_rank_layer_fuses_the_rank_content_of_each_position():
         layer(q)
 
 
-def _decoder(cls, **kwargs):
+def _decoder(cls, num_layers=2, **kwargs):
     torch.manual_seed(0)
     decoder = cls(
         embed_dim=16,
@@ -72,12 +73,12 @@ def _decoder(cls, **kwargs):
         feedforward_dim=32,
         attn_dropout=0.0,
         ffn_dropout=0.0,
-        num_layers=2,
+        num_layers=num_layers,
         num_feature_levels=1,
         **kwargs,
     ).eval()
-    decoder.class_embed = nn.ModuleList(nn.Linear(16, 3) for _ in range(3))
-    decoder.bbox_embed = nn.ModuleList(MLP(16, 16, 4, 2) for _ in range(3))
+    decoder.class_embed = nn.ModuleList(nn.Linear(16, 3) for _ in range(num_layers + 1))
+    decoder.bbox_embed = nn.ModuleList(MLP(16, 16, 4, 2) for _ in range(num_layers + 1))
     return decoder
 
 
@@ -147,3 +148,14 @@ def test_dino_decoder_recomputes_positions_from_sorted_boxes_and_leaves_denoisin
     # paper eq. 4: the positional query of layer 1 comes from the sorted boxes
     expected_pos = decoder.ref_point_head(get_sine_pos_embed(references[0], num_pos_feats=8))
     torch.testing.assert_close(seen["query_pos"], expected_pos)
+
+
+def test_query_order_gives_the_returned_order_again_from_the_layer_outputs():
+    """Where a transformer (detrex's) does not pass the decoder's query order on, the detector rebuilds it
+    from the layer outputs with the decoder's rule: the same ids."""
+    decoder = _decoder(RankDINOTransformerDecoder, num_layers=3, num_queries=5)  # two reorderings composed
+    with torch.no_grad():
+        out, _ = _run(decoder, 2 + 5)
+        orders = [decoder.query_order(layer, out.states[layer]) for layer in range(2)]
+    assert out.query_ids.shape == (3, 1, 7)
+    assert torch.equal(compose_query_orders(orders), out.query_ids)
