@@ -4,6 +4,7 @@ config (COCO, shapes) states the changes once."""
 from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
+from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.transformer import SelectiveTokenEncoder
 from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
 from detrkit_projects.salience_detr.modeling.criterion import SalienceDETRCriterion
@@ -61,5 +62,8 @@ def to_salience_detr(
     )
     model.criterion.weight_dict = {**model.criterion.weight_dict, "loss_salience": salience_loss_weight}
     model.criterion.iou_eps = 0.0
-    model.criterion.matcher.iou_eps = 0.0
+    matcher = model.criterion.matcher
+    if not (isinstance(matcher._target_, type) and issubclass(matcher._target_, HungarianMatcher)):
+        matcher._target_ = HungarianMatcher  # e.g. detrex's: the same keywords, but its IoUs have an eps
+    matcher.iou_eps = 0.0
     return model
