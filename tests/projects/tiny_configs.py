@@ -8,6 +8,7 @@ import torch
 
 from detrkit.config import LazyConfig
 from detrkit.structures import Boxes, Instances
+from detrkit.utils.events import EventStorage
 
 # ResNet-18, one encoder layer, FFN 64, 3 classes, 20 detections; files add their own (later ones win)
 TINY = [
@@ -55,9 +56,11 @@ def tiny_batch(size: int = 64, second_width: int | None = None) -> list[dict]:
 def train_and_evaluate(model, batch: list[dict]) -> dict:
     """One training step on ``batch``: a finite loss for every key of the criterion's ``weight_dict`` and a
     gradient for every trainable parameter; then evaluation of the first image gives detections in its size.
-    Returns the losses."""
+    Returns the losses. The step runs inside an ``EventStorage`` at iteration 0, as a trainer's does (Rank
+    DETR's matcher reads the iteration from it)."""
     model.train()
-    losses = model(batch)
+    with EventStorage(0):
+        losses = model(batch)
     assert set(losses) == set(model.criterion.weight_dict)
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()

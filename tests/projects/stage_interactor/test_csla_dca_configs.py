@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_configs import TINY, config_loader, tiny_batch
+from tiny_configs import TINY, config_loader, tiny_batch, train_and_evaluate
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
@@ -104,18 +104,7 @@ def test_trains_at_tiny_sizes(name, extra, flags):
     cfg = load(CONFIGS / name, CSLA_TINY + extra)
     criterion = cfg.model.criterion.get("criterion", cfg.model.criterion)
     criterion.weight_dict = weight_dict_overrides(3, **flags)
-    model = instantiate(cfg.model)
-    model.train()
-    with EventStorage(0):
-        losses = model(tiny_batch())
-    assert set(losses) == set(model.criterion.weight_dict)
-    assert all(torch.isfinite(v) for v in losses.values())
-    sum(losses.values()).backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing
-    model.eval()
-    with torch.no_grad():
-        assert len(model(tiny_batch()[:1])[0]["instances"]) > 0
+    train_and_evaluate(instantiate(cfg.model), tiny_batch())
 
 
 def returned_as_detrex_does(module, args, out):
