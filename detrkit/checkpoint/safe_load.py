@@ -87,7 +87,17 @@ def _storage_from_bytes(path: str, data: bytes) -> Any:
 
 
 class CheckpointFormatError(ValueError):
-    """A file that is neither a PyTorch checkpoint nor a pickle."""
+    """A file that is neither a PyTorch checkpoint nor a pickle, or a PyTorch checkpoint that cannot be read.
+
+    Attributes:
+        path: the file.
+        reason: what went wrong.
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -148,7 +158,7 @@ def _load_torch(path: str, trust_pickle: bool | None) -> Any:
     except pickle.UnpicklingError as e:
         names = _blocked_globals(path)
         if not names:
-            raise CheckpointFormatError(f"{path}: cannot read this PyTorch checkpoint: {e}") from e
+            raise CheckpointFormatError(path, f"cannot read this PyTorch checkpoint: {e}") from e
         if not _trusted(trust_pickle):
             raise UnsafePickleError(path, names) from None
         _warn_trusted(path, names)
@@ -168,7 +178,7 @@ def _load_pickle(path: str, trust_pickle: bool | None) -> Any:
             return pickle.load(f, encoding="latin1")
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
             raise CheckpointFormatError(
-                f"{path}: neither a PyTorch checkpoint nor a pickle file ({type(e).__name__}: {e})"
+                path, f"neither a PyTorch checkpoint nor a pickle file ({type(e).__name__}: {e})"
             ) from e
     if type(loaded) is int and loaded == torch.serialization.MAGIC_NUMBER:  # torch < 1.6's format
         return _load_torch(path, trust_pickle)

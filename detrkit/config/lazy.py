@@ -132,22 +132,27 @@ class _ConfigYamlLoader(yaml.SafeLoader):
     (``!!python/tuple``) and the dataclasses of :data:`_YAML_OBJECTS`. Other Python tags
     (``!!python/object/apply:os.system``, ``!!python/name:...``) are errors, so loading runs no code."""
 
+    def construct_tuple(self, node: yaml.Node) -> tuple:
+        """``!!python/tuple [a, b]`` -> ``(a, b)``."""
+        return tuple(self.construct_sequence(node, deep=True))
 
-def _construct_yaml_object(loader: yaml.SafeLoader, name: str, node: yaml.Node) -> Any:
-    if name not in _YAML_OBJECTS:
-        raise yaml.constructor.ConstructorError(
-            None,
-            None,
-            f"!!python/object:{name} is not allowed (allowed: {', '.join(_YAML_OBJECTS)})",
-            node.start_mark,
-        )
-    return locate(name)(**loader.construct_mapping(node, deep=True))
+    def construct_allowed_object(self, name: str, node: yaml.Node) -> Any:
+        """``!!python/object:<name> {fields}`` -> ``cls(**fields)`` for a ``name`` of :data:`_YAML_OBJECTS`;
+        any other name is a ``ConstructorError`` naming it, and nothing is imported."""
+        if name not in _YAML_OBJECTS:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"!!python/object:{name} is not allowed (allowed: {', '.join(_YAML_OBJECTS)})",
+                node.start_mark,
+            )
+        return locate(name)(**self.construct_mapping(node, deep=True))
 
 
-_ConfigYamlLoader.add_constructor(
-    "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node, deep=True))
+_ConfigYamlLoader.add_constructor("tag:yaml.org,2002:python/tuple", _ConfigYamlLoader.construct_tuple)
+_ConfigYamlLoader.add_multi_constructor(
+    "tag:yaml.org,2002:python/object:", _ConfigYamlLoader.construct_allowed_object
 )
-_ConfigYamlLoader.add_multi_constructor("tag:yaml.org,2002:python/object:", _construct_yaml_object)
 
 
 def _load_yaml(stream: Any) -> Any:

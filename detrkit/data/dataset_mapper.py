@@ -27,7 +27,17 @@ _MIN_BOX_SIDE = 1e-5  # detectron2's threshold for an empty box
 
 
 class CorruptImageError(ValueError):
-    """An image file that exists but cannot be decoded (unknown format, truncated or corrupt data)."""
+    """An image file that exists but cannot be decoded (unknown format, truncated or corrupt data).
+
+    Attributes:
+        file_name: the file.
+        reason: why it cannot be read.
+    """
+
+    def __init__(self, file_name: str, reason: str):
+        super().__init__(f"Cannot read image file {file_name}: {reason}")
+        self.file_name = file_name
+        self.reason = reason
 
 
 def read_image(file_name: str, format: str = "RGB") -> torch.Tensor:
@@ -42,9 +52,9 @@ def read_image(file_name: str, format: str = "RGB") -> torch.Tensor:
         with Image.open(file_name) as pil_image:
             array = np.asarray(ImageOps.exif_transpose(pil_image).convert("RGB"))
     except UnidentifiedImageError as e:
-        raise CorruptImageError(f"Cannot read image file {file_name}: not a recognised image format") from e
+        raise CorruptImageError(file_name, "not a recognised image format") from e
     except (OSError, SyntaxError, ValueError) as e:  # PIL's errors for truncated or corrupt data
-        raise CorruptImageError(f"Cannot decode image file {file_name}: {e}") from e
+        raise CorruptImageError(file_name, f"cannot decode it: {e}") from e
     if format == "BGR":
         array = array[:, :, ::-1]
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

@@ -35,8 +35,11 @@ def truncated_jpeg(tmp_path) -> str:
 
 def test_a_truncated_image_is_named(truncated_jpeg):
     mapper = DetrDatasetMapper([ResizeShortestEdge(32)], None)
-    with pytest.raises(CorruptImageError, match=f"Cannot decode image file {truncated_jpeg}: .*truncated"):
+    with pytest.raises(
+        CorruptImageError, match=f"Cannot read image file {truncated_jpeg}: cannot decode it: .*truncated"
+    ) as error:
         mapper(record(truncated_jpeg, 64, 64))
+    assert error.value.file_name == truncated_jpeg and "truncated" in error.value.reason
 
 
 def test_training_skips_corrupt_images_when_asked_and_counts_them(tmp_path, truncated_jpeg, caplog):
