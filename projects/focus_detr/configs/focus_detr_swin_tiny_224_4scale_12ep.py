@@ -2,9 +2,10 @@
 `focus_detr_swin_tiny_224_4scale_12ep.py`: DINO's recipe, images without objects filtered out)."""
 
 from ...dino.configs.dino_r50_4scale_12ep import dataloader, lr_multiplier, optimizer, train
+from ...dino.configs.models.backbones import SWIN_TINY_224_WEIGHTS
 from .models.focus_detr_swin_tiny_224 import model
 
-train.init_checkpoint = "./pretrained/swin_tiny_patch4_window7_224.pth"
+train.init_checkpoint = SWIN_TINY_224_WEIGHTS
 train.output_dir = "./output/focus_detr_swin_tiny_224_4scale_12ep"
 model.device = train.device
 dataloader.train.dataset.filter_empty = True

@@ -6,10 +6,11 @@ from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from detrkit.config import LazyCall as L
 from detrkit.config import get_config
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
 
-from .stageinteractor_r50_1x_coco import ITERS_PER_EPOCH, lr_multiplier, model, optimizer, train
+from .stageinteractor_r50_1x_coco import lr_multiplier, model, optimizer, train
 
-MAX_ITER = 36 * ITERS_PER_EPOCH
+MAX_ITER = 36 * COCO_ITERS_PER_EPOCH
 
 dataloader = get_config("common/data/coco_detr.py").dataloader
 dataloader.train.total_batch_size = 16
@@ -20,7 +21,7 @@ model.select_box_nums_for_evaluation = 300
 
 lr_multiplier.scheduler = L(MultiStepParamScheduler)(
     values=[1.0, 0.1, 0.01],
-    milestones=[24 * ITERS_PER_EPOCH, 33 * ITERS_PER_EPOCH, MAX_ITER],
+    milestones=[24 * COCO_ITERS_PER_EPOCH, 33 * COCO_ITERS_PER_EPOCH, MAX_ITER],
 )
 lr_multiplier.warmup_length = 500 / MAX_ITER
 

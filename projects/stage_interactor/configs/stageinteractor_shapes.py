@@ -5,22 +5,15 @@ output points, filter reuse from stage 1 on; and the official gradient clip 1.0.
 iteration on 2 cores against the demo DINO's 1.10, so it trains 880 iterations (18.5 minutes) where DINO
 trains 1050."""
 
-from detrkit.layers import ShapeSpec
 from detrkit.modeling.criterion import build_weight_dict
 
 from ...dino.configs.dino_shapes import dataloader, lr_multiplier, optimizer, set_shapes_schedule, train
-from ...dino.configs.dino_shapes import model as dino_model
+from ...dino.configs.models.backbones import set_mobilenet_v2_backbone
 from .models.stageinteractor_r50 import model
 
 NUM_STAGES = 3
 
-model.backbone = dino_model.backbone
-model.neck.input_shapes = {
-    "res3": ShapeSpec(channels=32),
-    "res4": ShapeSpec(channels=96),
-    "res5": ShapeSpec(channels=1280),
-}
-model.neck.in_features = ["res3", "res4", "res5"]
+set_mobilenet_v2_backbone(model)
 model.neck.num_outs = 3
 model.feature_strides = (8, 16, 32)
 model.num_classes = 3

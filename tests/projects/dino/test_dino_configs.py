@@ -11,7 +11,8 @@ from tiny_configs import TINY, config_loader, tiny_batch, train_and_evaluate
 from detrkit.config import instantiate
 from detrkit.utils.analysis import flop_count, trainable_parameter_count
 
-CONFIGS = Path(__file__).parents[3] / "projects" / "dino" / "configs"
+REPO = Path(__file__).parents[3]
+CONFIGS = REPO / "projects" / "dino" / "configs"
 
 # Measured from detrex's own DINO R50 4-scale and H-Deformable-DETR R50 two-stage code (fvcore, 800x1333).
 OFFICIAL = {
@@ -30,6 +31,25 @@ def test_parameters_and_gflops_match_the_official_models(name):
     assert trainable_parameter_count(model) == params
     ours, _ = flop_count(model, torch.zeros(3, 800, 1333, dtype=torch.uint8))
     assert ours == pytest.approx(gflops, rel=0.03)
+
+
+# The configs that take their backbone and neck inputs from configs/models/backbones.py: trainable parameters
+# of the backbone and of the whole model, as counted when each config had its own copy of the backbone block
+# (Swin-T with its three output norms; MobileNetV2 with its stem frozen).
+SHARED_BACKBONE_CONFIGS = {
+    "projects/focus_detr/configs/focus_detr_swin_tiny_224_4scale_12ep.py": (27_520_506, 49_882_954),
+    "projects/salience_detr/configs/salience_detr_swin_tiny_224_4scale_12ep.py": (27_520_506, 56_600_924),
+    "projects/rank_detr/configs/rank_detr_swin_tiny_two_stage_12ep.py": (27_520_506, 52_622_918),
+    "projects/dino/configs/dino_shapes.py": (2_188_096, 6_044_636),
+    "projects/stage_interactor/configs/stageinteractor_shapes.py": (2_188_096, 22_903_637),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_BACKBONE_CONFIGS))
+def test_shared_backbones_parameter_counts(name):
+    model = instantiate(load(REPO / name).model)
+    counts = (trainable_parameter_count(model.backbone), trainable_parameter_count(model))
+    assert counts == SHARED_BACKBONE_CONFIGS[name]
 
 
 @pytest.mark.parametrize(

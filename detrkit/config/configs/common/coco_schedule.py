@@ -1,11 +1,12 @@
-# Step learning-rate multipliers for COCO training at batch size 16 (7500 iterations per epoch).
+# Step learning-rate multipliers for COCO training at batch 16, in epochs of COCO_ITERS_PER_EPOCH iterations.
 from fvcore.common.param_scheduler import MultiStepParamScheduler
 
 from detrkit.config import LazyCall as L
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
 from detrkit.solver import WarmupParamScheduler
 
 
-def default_coco_scheduler(epochs=50, decay_epochs=40, warmup_epochs=0, base_steps=7500):
+def default_coco_scheduler(epochs=50, decay_epochs=40, warmup_epochs=0, base_steps=COCO_ITERS_PER_EPOCH):
     """Multiplier 1.0 until `decay_epochs`, then 0.1 until `epochs`; an optional linear warmup from
     0.001 over `warmup_epochs`. `base_steps` is the number of iterations per epoch."""
     total_steps = epochs * base_steps

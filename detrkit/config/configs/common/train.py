@@ -3,12 +3,15 @@
 # configs too.
 import torch
 
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
+
 train = dict(
     # where checkpoints, logs, metrics.json and the saved config go
     output_dir="./output",
     # weights loaded before training or evaluation ("" for none)
     init_checkpoint="",
-    max_iter=90000,
+    # 12 COCO epochs (90,000 iterations)
+    max_iter=12 * COCO_ITERS_PER_EPOCH,
     # automatic mixed precision (fp16 on cuda, bf16 on cpu)
     amp=dict(enabled=False),
     # DistributedDataParallel options
