@@ -19,12 +19,8 @@ from detrkit.modeling.transformer import (
 from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRCriterion, FocusDETRTransformer
 from detrkit_projects.rank_detr.modeling import (
     HighOrderMatcher,
-    RankDETR,
     RankDetrCriterion,
-    RankDetrTransformerDecoder,
-    RankDINO,
     RankDINOCriterion,
-    RankDINOTransformerDecoder,
 )
 from detrkit_projects.salience_detr.modeling import (
     SalienceDETR,
@@ -36,10 +32,6 @@ from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CSLASetCriterion,
     CSLATwoStageCriterion,
 )
-from detrkit_projects.stage_interactor.modeling.dual_cross_attention import (
-    DCADeformableTransformerDecoder,
-    DCADINOTransformerDecoder,
-)
 
 # detrex class (module.QualName) -> (its constructor keywords, the detrkit classes that replace it)
 DETREX_MODULES = {
@@ -47,13 +39,13 @@ DETREX_MODULES = {
         "backbone position_embedding neck transformer embed_dim num_classes num_queries criterion pixel_mean "
         "pixel_std aux_loss select_box_nums_for_evaluation device dn_number label_noise_ratio "
         "box_noise_scale input_format vis_period",
-        (DINO, SalienceDETR, FocusDETR, RankDINO),
+        (DINO, SalienceDETR, FocusDETR),
     ),
     "projects.h_deformable_detr.modeling.h_deformable_detr.HDeformableDETR": (
         "backbone position_embedding neck transformer embed_dim num_classes num_queries_one2one "
         "num_queries_one2many criterion pixel_mean pixel_std aux_loss with_box_refine as_two_stage "
         "select_box_nums_for_evaluation device mixed_selection k_one2many lambda_one2many",
-        (HDeformableDETR, RankDETR),
+        (HDeformableDETR,),
     ),
     "projects.dino.modeling.dino_transformer.DINOTransformer": (
         "encoder decoder num_feature_levels two_stage_num_proposals learnt_init_query",
@@ -71,12 +63,12 @@ DETREX_MODULES = {
     "projects.dino.modeling.dino_transformer.DINOTransformerDecoder": (
         "embed_dim num_heads feedforward_dim attn_dropout ffn_dropout num_layers return_intermediate "
         "num_feature_levels look_forward_twice use_checkpoint",
-        (DINOTransformerDecoder, RankDINOTransformerDecoder, DCADINOTransformerDecoder),
+        (DINOTransformerDecoder,),
     ),
     "projects.h_deformable_detr.modeling.h_deformable_transformer.HDeformableDetrTransformerDecoder": (
         "embed_dim num_heads feedforward_dim attn_dropout ffn_dropout num_layers return_intermediate "
         "num_feature_levels look_forward_twice",
-        (HDeformableDetrTransformerDecoder, RankDetrTransformerDecoder, DCADeformableTransformerDecoder),
+        (HDeformableDetrTransformerDecoder,),
     ),
     "projects.dino.modeling.dn_criterion.DINOCriterion": (
         "num_classes matcher weight_dict losses eos_coef loss_class_type alpha gamma two_stage_binary_cls",

@@ -63,7 +63,8 @@ class DINO(TwoStageDETR):
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
-            pixel_std, aux_loss, select_box_nums_for_evaluation, device: see :class:`TwoStageDETR`.
+            pixel_std, aux_loss, select_box_nums_for_evaluation, device, class_bias: see
+            :class:`TwoStageDETR`.
         num_queries: ``K`` matching queries (the transformer's ``two_stage_num_proposals``).
         input_format: channel order of the input images ("RGB" or "BGR").
         denoising: the denoising slot, e.g. a
@@ -94,6 +95,7 @@ class DINO(TwoStageDETR):
         input_format: str | None = "RGB",
         vis_period: int = 0,
         denoising: nn.Module | None = None,
+        class_bias: nn.Module | None = None,
     ):
         if vis_period > 0:
             raise ValueError(
@@ -112,6 +114,7 @@ class DINO(TwoStageDETR):
             aux_loss=aux_loss,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
             device=None,
+            class_bias=class_bias,
         )
         self.num_queries = num_queries
         self.label_enc = nn.Embedding(num_classes, embed_dim)

@@ -26,7 +26,8 @@ class HDeformableDETR(TwoStageDETR):
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
-            pixel_std, aux_loss, select_box_nums_for_evaluation, device: see :class:`TwoStageDETR`.
+            pixel_std, aux_loss, select_box_nums_for_evaluation, device, class_bias: see
+            :class:`TwoStageDETR`.
         num_queries_one2one: one-to-one queries (300 in H-Deformable-DETR).
         num_queries_one2many: one-to-many queries (1500); 0 trains a plain two-stage Deformable DETR.
         with_box_refine, as_two_stage: detrex's keywords; must be True (the variant detrkit implements).
@@ -59,6 +60,7 @@ class HDeformableDETR(TwoStageDETR):
         mixed_selection: bool | None = None,
         k_one2many: int | None = None,
         lambda_one2many: float | None = None,
+        class_bias: nn.Module | None = None,
     ):
         if not (with_box_refine and as_two_stage):
             raise ValueError(
@@ -94,6 +96,7 @@ class HDeformableDETR(TwoStageDETR):
             aux_loss=aux_loss,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
             device=None,
+            class_bias=class_bias,
         )
         self.num_queries_one2one = num_queries_one2one
         self.num_queries_one2many = num_queries_one2many

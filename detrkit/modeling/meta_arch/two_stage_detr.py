@@ -14,6 +14,7 @@ from detrkit.layers.logits import inverse_sigmoid
 from detrkit.layers.mlp import MLP
 from detrkit.modeling.criterion.weight_dict import weight_losses
 from detrkit.modeling.postprocessing import detector_postprocess, topk_detections
+from detrkit.modeling.transformer.outputs import compose_query_orders
 from detrkit.structures.box_ops import box_xyxy_to_cxcywh
 from detrkit.structures.image_list import ImageList
 from detrkit.structures.instances import Instances
@@ -57,6 +58,13 @@ class TwoStageDETR(nn.Module):
         select_box_nums_for_evaluation: detections kept per image at inference.
         device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
             its parameters' device).
+        class_bias: a per-layer logit adjustment ``(num_layers, bs, nq, C) -> (num_layers, bs, nq, C)`` of the
+            decoder layers' class logits, applied in each layer's query order (e.g. Rank-DETR's
+            ``RankAdaptiveClassHead``: biases by rank position); the decoder's ``between_layers`` hook must
+            order the queries (have ``query_order``, e.g. Rank-DETR's ``QueryRanking``). None: no adjustment.
+
+    Raises:
+        ValueError: ``class_bias`` given and the decoder's ``between_layers`` hook has no ``query_order``.
     """
 
     size_divisibility: int = 0
@@ -75,6 +83,7 @@ class TwoStageDETR(nn.Module):
         aux_loss: bool,
         select_box_nums_for_evaluation: int,
         device: str | torch.device | None,
+        class_bias: nn.Module | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -85,6 +94,13 @@ class TwoStageDETR(nn.Module):
         self.num_classes = num_classes
         self.criterion = criterion
         criterion.register_forward_pre_hook(_check_finite_predictions)
+        if class_bias is not None and _query_order(transformer.decoder) is None:
+            raise ValueError(
+                f"{type(self).__name__}: class_bias {type(class_bias).__name__} adjusts the logits of "
+                f"ordered queries; the decoder {type(transformer.decoder).__name__} needs a between_layers "
+                "hook that orders them (with a query_order method, e.g. Rank-DETR's QueryRanking)"
+            )
+        self.class_bias = class_bias
         self.aux_loss = aux_loss
         self.select_box_nums_for_evaluation = select_box_nums_for_evaluation
         if len(pixel_mean) != len(pixel_std):
@@ -170,11 +186,20 @@ class TwoStageDETR(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits ``(num_layers, bs, nq, num_classes)`` and boxes ``(num_layers, bs, nq, 4)`` of
         every decoder layer: ``b_l = sigmoid(bbox_embed_l(h_l) + sigmoid^-1(r_{l-1}))`` with ``r_{-1}`` the
-        initial reference ``(bs, nq, 4)`` and ``r_l`` the ``(num_layers, bs, nq, 4)`` refined ones; with the
-        decoder's ``query_ids`` ``(num_layers, bs, nq)``, in its initial query order
-        (:func:`in_initial_query_order`)."""
+        initial reference ``(bs, nq, 4)`` and ``r_l`` the ``(num_layers, bs, nq, 4)`` refined ones; the
+        logits through ``class_bias`` (in each layer's order); with the decoder's ``query_ids``
+        ``(num_layers, bs, nq)``, in its initial query order (:func:`in_initial_query_order`; per-layer
+        matching, losses and the top-k postprocess do not depend on the order). detrex's transformers do not
+        pass the order on (``query_ids`` None): a decoder hook's ``query_order`` gives it again from the
+        layers' outputs."""
+        query_order = _query_order(self.transformer.decoder)
+        if query_ids is None and query_order is not None:
+            orders = [query_order(i, h, self.class_embed) for i, h in enumerate(inter_states[:-1])]
+            query_ids = compose_query_orders(orders)
         references = torch.cat([init_reference[None], inter_references[:-1]])
         outputs_class = torch.stack([self.class_embed[i](h) for i, h in enumerate(inter_states)])
+        if self.class_bias is not None:
+            outputs_class = self.class_bias(outputs_class)
         outputs_coord = torch.stack(
             [
                 (self.bbox_embed[i](h) + inverse_sigmoid(references[i])).sigmoid()
@@ -226,6 +251,12 @@ class TwoStageDETR(nn.Module):
                 {"instances": detector_postprocess(result, x.get("height", h), x.get("width", w))}
             )
         return processed
+
+
+def _query_order(decoder: nn.Module):
+    """The ``query_order(layer_idx, layer_output, class_embed) -> (bs, nq)`` method of the decoder's
+    ``between_layers`` hook, or None (no hook, or one that keeps the order)."""
+    return getattr(getattr(decoder, "between_layers", None), "query_order", None)
 
 
 def _named_float_tensors(value, name: str) -> Iterator[tuple[str, torch.Tensor]]:

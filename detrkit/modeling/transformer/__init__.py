@@ -23,6 +23,7 @@ from detrkit.modeling.transformer.multi_level import (
 )
 from detrkit.modeling.transformer.outputs import (
     DecoderOutput,
+    NextLayerInputs,
     TokenScores,
     TransformerOutput,
     compose_query_orders,
@@ -69,6 +70,7 @@ __all__ = [
     "HDeformableDetrTransformerDecoder",
     "HDeformableDetrTransformerEncoder",
     "MultiLevelTokens",
+    "NextLayerInputs",
     "QuerySelection",
     "TopKProposalSelector",
     "TransformerOutput",

@@ -3,8 +3,9 @@
 ``DeformableTransformerDecoder`` is H-Deformable-DETR's decoder (the query positional embedding comes from
 outside and stays fixed); ``DINOTransformerDecoder`` recomputes it in every layer from the current reference
 box and normalises the layer outputs. Parameter names follow detrex: ``layers.{n}.attentions.0`` (self-
-attention), ``layers.{n}.attentions.1`` (deformable cross-attention), ``layers.{n}.ffns.0``,
-``layers.{n}.norms.{0,1,2}``; DINO adds ``ref_point_head`` and ``norm``.
+attention), ``layers.{n}.attentions.1`` (deformable cross-attention; with ``num_cross_attentions=2`` also
+``.2``), ``layers.{n}.ffns.0``, ``layers.{n}.norms.{0,1,2}`` (``{0..3}``); DINO adds ``ref_point_head`` and
+``norm``; a ``between_layers`` hook's parameters are under ``between_layers.``.
 
 The box heads are not the decoder's own: the detector assigns ``decoder.bbox_embed`` (and
 ``decoder.class_embed``, read by the query selector) after building them, as in detrex.
@@ -21,9 +22,65 @@ from detrkit.layers.mlp import MLP
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
 from detrkit.layers.position_embedding import get_sine_pos_embed
 from detrkit.layers.transformer import BaseTransformerLayer, TransformerLayerSequence
-from detrkit.modeling.transformer.outputs import DecoderOutput, compose_query_orders
+from detrkit.modeling.transformer.outputs import DecoderOutput, NextLayerInputs, compose_query_orders
 
-__all__ = ["DINOTransformerDecoder", "DeformableTransformerDecoder", "HDeformableDetrTransformerDecoder"]
+__all__ = [
+    "DINOTransformerDecoder",
+    "DeformableTransformerDecoder",
+    "HDeformableDetrTransformerDecoder",
+    "deformable_decoder_layer",
+]
+
+
+def deformable_decoder_layer(
+    embed_dim: int,
+    num_heads: int,
+    feedforward_dim: int,
+    attn_dropout: float,
+    ffn_dropout: float,
+    num_feature_levels: int,
+    num_cross_attentions: int = 1,
+) -> BaseTransformerLayer:
+    """One post-norm decoder layer: self-attention, ``num_cross_attentions`` deformable cross-attentions (each
+    with its own offsets, weights, projections and norm; the second attends with the queries the first
+    updated), FFN. Parameters ``attentions.0`` (self), ``attentions.1..n`` (cross), ``ffns.0``,
+    ``norms.0..n+1``.
+
+    Raises:
+        ValueError: ``num_cross_attentions < 1``.
+    """
+    if num_cross_attentions < 1:
+        raise ValueError(
+            f"num_cross_attentions={num_cross_attentions}: a decoder layer needs at least 1 cross-attention"
+        )
+    cross_attentions = [
+        MultiScaleDeformableAttention(
+            embed_dim=embed_dim,
+            num_heads=num_heads,
+            dropout=attn_dropout,
+            batch_first=True,
+            num_levels=num_feature_levels,
+        )
+        for _ in range(num_cross_attentions)
+    ]
+    return BaseTransformerLayer(
+        attn=[
+            MultiheadAttention(
+                embed_dim=embed_dim, num_heads=num_heads, attn_drop=attn_dropout, batch_first=True
+            ),
+            *cross_attentions,
+        ],
+        ffn=FFN(
+            embed_dim=embed_dim,
+            feedforward_dim=feedforward_dim,
+            output_dim=embed_dim,
+            ffn_drop=ffn_dropout,
+        ),
+        norm=nn.LayerNorm(embed_dim),
+        operation_order=("self_attn", "norm")
+        + ("cross_attn", "norm") * num_cross_attentions
+        + ("ffn", "norm"),
+    )
 
 
 class DeformableTransformerDecoder(TransformerLayerSequence):
@@ -34,6 +91,13 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
 
     With ``look_forward_twice`` (DINO sec. 3.5) the references returned for the loss are the undetached
     ``b_i``, so layer ``i + 1``'s box loss also trains layer ``i``'s box head; otherwise the detached ones.
+
+    After each layer and its box refinement, the ``between_layers`` hook (if any) is called as
+    ``between_layers(layer_idx=l, num_layers=n, class_embed=self.class_embed, output=q_l,
+    layer_output=h_l, query_pos=p, reference_points=b_l.detach(), new_reference_points=b_l)`` (shapes
+    ``(bs, nq, C)`` and ``(bs, nq, 4)``; ``h_l`` is what the layer contributes to the outputs, already
+    recorded) and returns the :class:`~detrkit.modeling.transformer.NextLayerInputs` of layer ``l + 1``
+    (Rank-DETR's query ranking sorts them). Its permutations compose into the output's ``query_ids``.
 
     Args:
         embed_dim: model width ``C``. Default 256.
@@ -48,6 +112,9 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         look_forward_twice: see above. Default True.
         use_checkpoint: recompute each layer in the backward pass to save memory while training.
             Default False.
+        num_cross_attentions: deformable cross-attentions per layer (:func:`deformable_decoder_layer`; 2:
+            StageInteractor's dual cross-attention). Default 1.
+        between_layers: the hook above; None: the identity. Default None.
     """
 
     def __init__(
@@ -62,10 +129,18 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         num_feature_levels: int = 4,
         look_forward_twice: bool = True,
         use_checkpoint: bool = False,
+        num_cross_attentions: int = 1,
+        between_layers: nn.Module | None = None,
     ):
         super().__init__(
-            transformer_layers=self.decoder_layer(
-                embed_dim, num_heads, feedforward_dim, attn_dropout, ffn_dropout, num_feature_levels
+            transformer_layers=deformable_decoder_layer(
+                embed_dim,
+                num_heads,
+                feedforward_dim,
+                attn_dropout,
+                ffn_dropout,
+                num_feature_levels,
+                num_cross_attentions,
             ),
             num_layers=num_layers,
         )
@@ -73,52 +148,10 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         self.return_intermediate = return_intermediate
         self.look_forward_twice = look_forward_twice
         self.use_checkpoint = use_checkpoint
+        self.num_cross_attentions = num_cross_attentions
+        self.between_layers = between_layers
         self.bbox_embed = None
         self.class_embed = None
-
-    #: deformable cross-attentions per layer, each followed by its norm (StageInteractor's dual
-    #: cross-attention decoders set 2)
-    num_cross_attentions = 1
-
-    @classmethod
-    def decoder_layer(
-        cls,
-        embed_dim: int,
-        num_heads: int,
-        feedforward_dim: int,
-        attn_dropout: float,
-        ffn_dropout: float,
-        num_feature_levels: int,
-    ) -> BaseTransformerLayer:
-        """One post-norm layer: self-attention, ``num_cross_attentions`` deformable cross-attentions, FFN."""
-        cross_attentions = [
-            MultiScaleDeformableAttention(
-                embed_dim=embed_dim,
-                num_heads=num_heads,
-                dropout=attn_dropout,
-                batch_first=True,
-                num_levels=num_feature_levels,
-            )
-            for _ in range(cls.num_cross_attentions)
-        ]
-        return BaseTransformerLayer(
-            attn=[
-                MultiheadAttention(
-                    embed_dim=embed_dim, num_heads=num_heads, attn_drop=attn_dropout, batch_first=True
-                ),
-                *cross_attentions,
-            ],
-            ffn=FFN(
-                embed_dim=embed_dim,
-                feedforward_dim=feedforward_dim,
-                output_dim=embed_dim,
-                ffn_drop=ffn_dropout,
-            ),
-            norm=nn.LayerNorm(embed_dim),
-            operation_order=("self_attn", "norm")
-            + ("cross_attn", "norm") * cls.num_cross_attentions
-            + ("ffn", "norm"),
-        )
 
     def layer_query_pos(
         self, reference_points_input: torch.Tensor, query_pos: torch.Tensor | None
@@ -134,31 +167,6 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
     def layer_output(self, output: torch.Tensor) -> torch.Tensor:
         """What a layer contributes to the intermediate outputs (``(bs, nq, C)``); here its output as is."""
         return output
-
-    def between_layers(
-        self,
-        layer_idx: int,
-        output: torch.Tensor,
-        layer_output: torch.Tensor,
-        query_pos: torch.Tensor | None,
-        reference_points: torch.Tensor,
-        new_reference_points: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Runs after layer ``layer_idx`` and its box refinement, before its references are recorded; here
-        the identity. A subclass may reorder or transform the queries the next layer sees (Rank-DETR).
-
-        Args:
-            output: ``(bs, nq, C)`` the layer's output, the next layer's content queries.
-            layer_output: ``(bs, nq, C)`` :meth:`layer_output` of it (already recorded).
-            query_pos: ``(bs, nq, C)`` or None, the positional embedding passed to ``forward``.
-            reference_points: ``(bs, nq, 4)`` refined boxes, detached (the next layer's references).
-            new_reference_points: ``(bs, nq, 4)`` the same boxes undetached (for look-forward-twice).
-
-        Returns:
-            ``(output, query_pos, reference_points, new_reference_points)`` for the next layer and the
-            ``(bs, nq)`` permutation that reordered them (``x_next[b, i] = x[b, order[b, i]]``), or None.
-        """
-        return output, query_pos, reference_points, new_reference_points, None
 
     def forward(
         self,
@@ -192,7 +200,7 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
         Returns:
             A :class:`DecoderOutput`: with ``return_intermediate`` ``(num_layers, bs, nq, C)`` states and
             ``(num_layers, bs, nq, 4)`` references, otherwise the last layer's ``(bs, nq, C)`` and
-            ``(bs, nq, 4)``; the query order of every layer when :meth:`between_layers` reorders them.
+            ``(bs, nq, 4)``; the query order of every layer when ``between_layers`` reorders them.
         """
         if reference_points is None or reference_points.shape[-1] != 4:
             shape = None if reference_points is None else tuple(reference_points.shape)
@@ -230,9 +238,19 @@ class DeformableTransformerDecoder(TransformerLayerSequence):
                 ).sigmoid()
                 reference_points = new_reference_points.detach()
             layer_output = self.layer_output(output)
-            output, query_pos, reference_points, new_reference_points, order = self.between_layers(
-                layer_idx, output, layer_output, query_pos, reference_points, new_reference_points
-            )
+            next_inputs = NextLayerInputs(output, query_pos, reference_points, new_reference_points)
+            if self.between_layers is not None:
+                next_inputs = self.between_layers(
+                    layer_idx=layer_idx,
+                    num_layers=self.num_layers,
+                    class_embed=self.class_embed,
+                    output=output,
+                    layer_output=layer_output,
+                    query_pos=query_pos,
+                    reference_points=reference_points,
+                    new_reference_points=new_reference_points,
+                )
+            output, query_pos, reference_points, new_reference_points, order = next_inputs
             if layer_idx + 1 < self.num_layers:
                 orders.append(order)
             if self.return_intermediate:
@@ -265,6 +283,8 @@ class DINOTransformerDecoder(DeformableTransformerDecoder):
         num_feature_levels: int = 4,
         look_forward_twice: bool = True,
         use_checkpoint: bool = False,
+        num_cross_attentions: int = 1,
+        between_layers: nn.Module | None = None,
     ):
         super().__init__(
             embed_dim=embed_dim,
@@ -277,6 +297,8 @@ class DINOTransformerDecoder(DeformableTransformerDecoder):
             num_feature_levels=num_feature_levels,
             look_forward_twice=look_forward_twice,
             use_checkpoint=use_checkpoint,
+            num_cross_attentions=num_cross_attentions,
+            between_layers=between_layers,
         )
         self.ref_point_head = MLP(2 * embed_dim, embed_dim, embed_dim, 2)
         self.norm = nn.LayerNorm(embed_dim)

@@ -4,13 +4,33 @@ their modules and detrkit's mix in one model: :meth:`DecoderOutput.of` and :meth
 detrex's tuples, and a :class:`DecoderOutput` unpacks as detrex's ``(states, references)`` pair."""
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import torch
 
-__all__ = ["DecoderOutput", "TokenScores", "TransformerOutput", "compose_query_orders"]
+__all__ = ["DecoderOutput", "NextLayerInputs", "TokenScores", "TransformerOutput", "compose_query_orders"]
 
 Extras = TypeVar("Extras")
+
+
+class NextLayerInputs(NamedTuple):
+    """What a deformable decoder's ``between_layers`` hook returns after layer ``l``: the next layer's inputs.
+
+    Attributes:
+        output: ``(bs, nq, C)`` content queries of layer ``l + 1``.
+        query_pos: ``(bs, nq, C)`` positional queries passed on (None where the decoder makes its own).
+        reference_points: ``(bs, nq, 4)`` layer ``l``'s refined boxes, detached (layer ``l + 1``'s
+            references).
+        new_reference_points: ``(bs, nq, 4)`` the same boxes undetached (recorded with look-forward-twice).
+        order: ``(bs, nq)`` the permutation that reordered them (``x_next[b, i] = x[b, order[b, i]]``), or
+            None where the order is unchanged.
+    """
+
+    output: torch.Tensor
+    query_pos: torch.Tensor | None
+    reference_points: torch.Tensor
+    new_reference_points: torch.Tensor
+    order: torch.Tensor | None = None
 
 
 @dataclass

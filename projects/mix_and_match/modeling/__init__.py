@@ -2,14 +2,10 @@
 
 from detrkit_projects.mix_and_match.modeling.salience_rank_csla import (
     CSLASalienceDETRCriterion,
-    FullRedundancyRemovalQuerySelector,
-    SalienceRankDETR,
     to_salience_rank_csla,
 )
 
 __all__ = [
     "CSLASalienceDETRCriterion",
-    "FullRedundancyRemovalQuerySelector",
-    "SalienceRankDETR",
     "to_salience_rank_csla",
 ]

@@ -1,5 +1,6 @@
 """Rank-DETR's modules: query ranking, rank-adaptive classification head, GIoU-aware class loss,
-high-order matcher, and the decoders / detectors / criteria that combine them with detrkit's bases."""
+high-order matcher: modules for detrkit's slots (the decoder's ``between_layers`` hook, the detector's
+``class_bias``, the criterion's class loss and matcher)."""
 
 from detrkit_projects.rank_detr.modeling.giou_aware_loss import (
     GIoUAwareClassLossMixin,
@@ -9,32 +10,22 @@ from detrkit_projects.rank_detr.modeling.giou_aware_loss import (
 )
 from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
 from detrkit_projects.rank_detr.modeling.query_rank import (
+    QueryRanking,
     QueryRankLayer,
     gather_queries,
     rank_order,
     ranked_groups,
 )
 from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
-from detrkit_projects.rank_detr.modeling.rank_decoder import (
-    QueryRankingDecoderMixin,
-    RankDetrTransformerDecoder,
-    RankDINOTransformerDecoder,
-)
-from detrkit_projects.rank_detr.modeling.rank_detr import RankAdaptiveHeadMixin, RankDETR, RankDINO
 
 __all__ = [
     "GIoUAwareClassLossMixin",
     "HighOrderMatcher",
     "QueryRankLayer",
-    "QueryRankingDecoderMixin",
+    "QueryRanking",
     "RankAdaptiveClassHead",
-    "RankAdaptiveHeadMixin",
-    "RankDETR",
-    "RankDINO",
     "RankDINOCriterion",
-    "RankDINOTransformerDecoder",
     "RankDetrCriterion",
-    "RankDetrTransformerDecoder",
     "gather_queries",
     "giou_aware_focal_loss",
     "rank_order",

@@ -1,16 +1,16 @@
 """Config helpers: turn a LazyCall config of detrkit's H-Deformable-DETR or DINO into Rank-DETR's, so that
 every Rank-DETR config (COCO, shapes) states the changes once."""
 
+from collections.abc import Sequence
+
 from detrkit.config import LazyCall as L
+from detrkit.config.model_edits import detrkit_decoder_class, detrkit_detector_class
 from detrkit_projects.rank_detr.modeling.giou_aware_loss import RankDetrCriterion, RankDINOCriterion
 from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
-from detrkit_projects.rank_detr.modeling.rank_decoder import (
-    RankDetrTransformerDecoder,
-    RankDINOTransformerDecoder,
-)
-from detrkit_projects.rank_detr.modeling.rank_detr import RankDETR, RankDINO
+from detrkit_projects.rank_detr.modeling.query_rank import QueryRanking
+from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
-__all__ = ["high_order_matcher", "to_rank_detr", "to_rank_dino"]
+__all__ = ["high_order_matcher", "to_rank_detr", "to_rank_dino", "with_rank_modules"]
 
 
 def high_order_matcher(hungarian, matcher_change_iter: int, iou_order_alpha: float = 4.0):
@@ -21,18 +21,31 @@ def high_order_matcher(hungarian, matcher_change_iter: int, iou_order_alpha: flo
     )
 
 
+def with_rank_modules(model, query_groups: Sequence[int | str]) -> None:
+    """The LazyCall ``model`` (a detrkit ``TwoStageDETR`` subclass with a ``DeformableTransformerDecoder``
+    subclass, or detrex's DINO / H-Deformable-DETR, replaced by detrkit's) given Rank-DETR's query ranking
+    in place: the decoder's ``between_layers`` hook :class:`QueryRanking` (sorting by score, rank layers)
+    and the detector's ``class_bias`` :class:`RankAdaptiveClassHead` (eq. 2), both over ``query_groups``
+    (values or interpolations of the model's query counts)."""
+    groups = list(query_groups)
+    model._target_ = detrkit_detector_class(model._target_)
+    model.class_bias = L(RankAdaptiveClassHead)(
+        num_layers="${..transformer.decoder.num_layers}", num_queries=groups, num_classes="${..num_classes}"
+    )
+    decoder = model.transformer.decoder
+    decoder._target_ = detrkit_decoder_class(decoder._target_)
+    decoder.between_layers = L(QueryRanking)(
+        query_groups=groups, num_layers="${..num_layers}", embed_dim="${..embed_dim}", query_rank_layer=True
+    )
+
+
 def to_rank_detr(model, matcher_change_iter: int):
     """``model`` (a LazyCall :class:`HDeformableDETR` with a :class:`HybridMatchingCriterion`, or detrex's
     H-Deformable-DETR config, whose criterion is plain) made Rank-DETR in place (and returned): rank-adaptive
-    head, query rank layers, GIoU-aware class loss, high-order matcher from ``matcher_change_iter``."""
-    model._target_ = RankDETR
-    model.rank_adaptive_classhead = True
-    decoder = model.transformer.decoder
-    decoder._target_ = RankDetrTransformerDecoder
-    decoder.num_queries_one2one = "${...num_queries_one2one}"
-    decoder.num_queries_one2many = "${...num_queries_one2many}"
-    decoder.rank_adaptive_classhead = "${...rank_adaptive_classhead}"
-    decoder.query_rank_layer = True
+    head, query rank layers (groups: the config's ``model.num_queries_one2one`` and
+    ``model.num_queries_one2many``, followed through overrides), GIoU-aware class loss, high-order matcher
+    from ``matcher_change_iter``."""
+    with_rank_modules(model, ["${model.num_queries_one2one}", "${model.num_queries_one2many}"])
     criterion = model.criterion.get("criterion", model.criterion)
     criterion._target_ = RankDetrCriterion
     criterion.matcher = high_order_matcher(criterion.matcher, matcher_change_iter)
@@ -40,16 +53,11 @@ def to_rank_detr(model, matcher_change_iter: int):
 
 
 def to_rank_dino(model, matcher_change_iter: int):
-    """``model`` (a LazyCall :class:`DINO`) made Rank-DETR on DINO in place (and returned): rank-adaptive
-    head, query rank layers with positions from the sorted boxes, GIoU-aware class loss, high-order matcher
-    from ``matcher_change_iter``."""
-    model._target_ = RankDINO
-    model.rank_adaptive_classhead = True
-    decoder = model.transformer.decoder
-    decoder._target_ = RankDINOTransformerDecoder
-    decoder.num_queries = "${...num_queries}"
-    decoder.rank_adaptive_classhead = "${...rank_adaptive_classhead}"
-    decoder.query_rank_layer = True
+    """``model`` (a LazyCall :class:`DINO` or subclass, or detrex's DINO config) made Rank-DETR on DINO in
+    place (and returned): rank-adaptive head, query rank layers (over the config's ``model.num_queries``)
+    with positions from the sorted boxes (DINO's decoder), GIoU-aware class loss, high-order matcher from
+    ``matcher_change_iter``."""
+    with_rank_modules(model, ["${model.num_queries}"])
     model.criterion._target_ = RankDINOCriterion
     model.criterion.matcher = high_order_matcher(model.criterion.matcher, matcher_change_iter)
     return model

@@ -1,12 +1,15 @@
 """Query ranking (Rank-DETR sec. 3.1): the permutation that sorts the queries of each group by their class
-score, and the query rank layer that fuses the sorted queries with rank-aware content embeddings."""
+score, the query rank layer that fuses the sorted queries with rank-aware content embeddings, and
+:class:`QueryRanking`, the decoder's ``between_layers`` hook that applies both after every layer."""
 
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["QueryRankLayer", "gather_queries", "rank_order", "ranked_groups"]
+from detrkit.modeling.transformer import NextLayerInputs
+
+__all__ = ["QueryRankLayer", "QueryRanking", "gather_queries", "rank_order", "ranked_groups"]
 
 
 def ranked_groups(num_queries: int, query_groups: Sequence[int]) -> tuple[int, tuple[int, ...]]:
@@ -96,3 +99,101 @@ class QueryRankLayer(nn.Module):
         content = torch.cat([content.new_zeros(num_unranked, content.shape[1]), content])
         content = self.content_proj(content)[None].expand(bs, -1, -1)
         return self.fuse(torch.cat([queries, content], dim=-1))
+
+
+class QueryRanking(nn.Module):
+    """Rank-DETR's query ranking as a deformable decoder's ``between_layers`` hook
+    (:class:`~detrkit.modeling.transformer.DeformableTransformerDecoder`).
+
+    Between layers ``l`` and ``l + 1`` the ranking score of a query is ``max_c sigmoid(class_embed_l(h_l))``
+    (the decoder's plain class head, without the rank-adaptive bias); each group of :func:`ranked_groups` is
+    sorted by it (stable, descending), and the content queries, the refined reference boxes (detached and,
+    for the losses, undetached) and the given positional queries follow. With ``query_rank_layer`` the sorted
+    content goes through layer ``l``'s :class:`QueryRankLayer` (eq. 3). The outputs of layer ``l`` are in the
+    order the layer saw; its references in the order of layer ``l + 1`` (the detector adds box deltas of
+    layer ``l + 1`` to them), also after the last layer, as the official code does. In H-DETR's decoder the
+    positional queries move with their query (official code); DINO's decoder recomputes them from the sorted
+    boxes (eq. 4). The self-attention mask must be invariant to permutations inside each group (DINO's
+    denoising mask and H-DETR's hybrid mask are).
+
+    The permutations compose into the decoder's ``query_ids``, with which the detector returns every layer's
+    predictions in one query order; :meth:`query_order` gives them again from the layer outputs where a
+    (detrex) transformer does not pass them on.
+
+    Args:
+        query_groups: sizes of the ranked groups in query order (H-DETR ``(300, 1500)``: one-to-one, then
+            one-to-many; DINO ``(900,)``); groups of size 0 are left out (H-DETR without one-to-many
+            queries). Queries in front of them (denoising) are not ranked.
+        num_layers: the decoder's layers (``num_layers - 1`` rank layers).
+        embed_dim: the decoder's width ``C``.
+        query_rank_layer: fuse the sorted queries with the rank-aware content embeddings; False only sorts
+            (for the rank-adaptive head). Default True.
+    """
+
+    def __init__(
+        self, query_groups: Sequence[int], num_layers: int, embed_dim: int, query_rank_layer: bool = True
+    ):
+        super().__init__()
+        groups = tuple(int(size) for size in query_groups if size != 0)
+        if not groups or min(groups) < 0:
+            raise ValueError(
+                f"QueryRanking: query_groups must be group sizes >= 0, not all 0; got {query_groups}"
+            )
+        self.query_groups = groups
+        self.rank_layers = (
+            nn.ModuleList(QueryRankLayer(sum(groups), embed_dim) for _ in range(num_layers - 1))
+            if query_rank_layer
+            else None
+        )
+
+    def forward(
+        self,
+        layer_idx: int,
+        num_layers: int,
+        class_embed: Sequence[nn.Module] | None,
+        output: torch.Tensor,
+        layer_output: torch.Tensor,
+        query_pos: torch.Tensor | None,
+        reference_points: torch.Tensor,
+        new_reference_points: torch.Tensor,
+    ) -> NextLayerInputs:
+        """Sorts each group by layer ``layer_idx``'s scores: the references, and, when a layer follows, the
+        content and positional queries, the content then fused by the rank layer.
+
+        Args:
+            layer_idx: the layer just run, of ``num_layers``.
+            class_embed: the decoder's per-layer class heads (``C -> num_classes``).
+            output: ``(bs, nq, C)`` the layer's output.
+            layer_output: ``(bs, nq, C)`` what it contributes to the decoder's outputs (the scores' input).
+            query_pos: ``(bs, nq, C)`` or None.
+            reference_points, new_reference_points: ``(bs, nq, 4)`` refined boxes, detached and not.
+
+        Returns:
+            The sorted inputs of layer ``layer_idx + 1`` and the ``(bs, nq)`` permutation.
+        """
+        if self.rank_layers is not None and len(self.rank_layers) != num_layers - 1:
+            raise ValueError(
+                f"QueryRanking: {len(self.rank_layers)} rank layers for a decoder of {num_layers} layers"
+            )
+        order = self.query_order(layer_idx, layer_output, class_embed)
+        reference_points = gather_queries(reference_points, order)
+        new_reference_points = gather_queries(new_reference_points, order)
+        if layer_idx + 1 < num_layers:
+            output = gather_queries(output, order)
+            if query_pos is not None:
+                query_pos = gather_queries(query_pos, order)
+            if self.rank_layers is not None:
+                num_unranked, _ = ranked_groups(output.shape[1], self.query_groups)
+                output = self.rank_layers[layer_idx](output, num_unranked)
+        return NextLayerInputs(output, query_pos, reference_points, new_reference_points, order)
+
+    def query_order(
+        self, layer_idx: int, layer_output: torch.Tensor, class_embed: Sequence[nn.Module] | None
+    ) -> torch.Tensor:
+        """The ``(bs, nq)`` permutation that sorts each group of :func:`ranked_groups` by layer
+        ``layer_idx``'s scores ``max_c sigmoid(class_embed_l(h_l))`` of its ``(bs, nq, C)`` output ``h_l``."""
+        if class_embed is None:
+            raise RuntimeError("QueryRanking: the decoder has no class_embed (the detector sets it)")
+        num_unranked, groups = ranked_groups(layer_output.shape[1], self.query_groups)
+        scores = class_embed[layer_idx](layer_output).sigmoid().max(-1).values
+        return rank_order(scores, groups, num_unranked)

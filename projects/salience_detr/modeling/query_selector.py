@@ -52,13 +52,17 @@ class RedundancyRemovalQuerySelector(TwoStageQuerySelector):
     """DINO's mixed query selection (:class:`TwoStageQuerySelector`) whose top-K is replaced by
     :func:`remove_redundant_tokens`: ``candidates_per_query * K`` candidates by highest class logit, NMS
     ``iou_threshold`` per (image, level), ``min(K, fewest survivors)`` queries per image (the official code
-    needs at least ``K`` survivors; here fewer queries are returned, e.g. on tiny images).
+    needs at least ``K`` survivors; here fewer queries are returned, e.g. on tiny images, unless
+    ``require_num_queries``).
 
     Args:
         embed_dim: ``C``. Default 256.
         num_queries: rows of ``tgt_embed``. Default 900.
         candidates_per_query: default 4.
         iou_threshold: default 0.3.
+        require_num_queries: a ValueError when an image keeps fewer than ``K`` tokens, as the official code
+            requires and Rank-DETR's query ranking and head need (they tell the denoising queries from the
+            ranked ones by count). Default False.
     """
 
     def __init__(
@@ -67,17 +71,26 @@ class RedundancyRemovalQuerySelector(TwoStageQuerySelector):
         num_queries: int = 900,
         candidates_per_query: int = 4,
         iou_threshold: float = 0.3,
+        require_num_queries: bool = False,
     ):
         super().__init__(embed_dim=embed_dim, num_queries=num_queries)
         if candidates_per_query < 1:
             raise ValueError(f"candidates_per_query={candidates_per_query} must be >= 1")
         self.candidates_per_query = candidates_per_query
         self.iou_threshold = iou_threshold
+        self.require_num_queries = require_num_queries
 
     def select_indices(
         self, scores: torch.Tensor, spatial_shapes: torch.Tensor, num_queries: int
     ) -> torch.Tensor:
-        """:func:`remove_redundant_tokens` of the ``(bs, S)`` scores: ``(bs, K')``, ``K' <= num_queries``."""
-        return remove_redundant_tokens(
+        """:func:`remove_redundant_tokens` of the ``(bs, S)`` scores: ``(bs, K')``, ``K' <= num_queries``
+        (``K' = num_queries`` or a ValueError with ``require_num_queries``)."""
+        indices = remove_redundant_tokens(
             scores, spatial_shapes, self.candidates_per_query * num_queries, num_queries, self.iou_threshold
         )
+        if self.require_num_queries and indices.shape[1] < num_queries:
+            raise ValueError(
+                f"redundancy removal kept {indices.shape[1]} tokens in some image, fewer than the "
+                f"{num_queries} queries required (require_num_queries): use larger images or fewer queries"
+            )
+        return indices

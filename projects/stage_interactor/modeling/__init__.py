@@ -1,5 +1,6 @@
-"""StageInteractor's modules: cross-stage label assignment and dual cross-attention for any detrkit DETR,
-and the StageInteractor detector (AdaMixer's decoder with cross-stage filter reuse)."""
+"""StageInteractor's modules: cross-stage label assignment and dual cross-attention (``with_dca``: the
+decoder's ``num_cross_attentions=2``) for any detrkit DETR, and the StageInteractor detector (AdaMixer's
+decoder with cross-stage filter reuse)."""
 
 from detrkit_projects.stage_interactor.modeling.adaptive_sampling import (
     AdaptiveSampling3D,
@@ -18,11 +19,6 @@ from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CSLATwoStageCriterion,
 )
 from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
-from detrkit_projects.stage_interactor.modeling.dual_cross_attention import (
-    DCADeformableTransformerDecoder,
-    DCADINOTransformerDecoder,
-    DualCrossAttentionMixin,
-)
 from detrkit_projects.stage_interactor.modeling.dynamic_mixing import (
     CascadeDynamicMixing,
     DynamicFilters,
@@ -44,9 +40,6 @@ __all__ = [
     "CascadeDynamicMixing",
     "CrossStageLabelAssignmentMixin",
     "CrossStageLabels",
-    "DCADINOTransformerDecoder",
-    "DCADeformableTransformerDecoder",
-    "DualCrossAttentionMixin",
     "DynamicFilters",
     "FilterAdapter",
     "InitialQueryGenerator",

@@ -1,16 +1,12 @@
 """Config helpers: add StageInteractor's cross-stage label assignment (CSLA) and dual cross-attention (DCA) to
 a LazyCall config of any detrkit DETR, so that every config states the change once."""
 
+from detrkit.config.model_edits import detrkit_decoder_class
 from detrkit.modeling.criterion import DINOCriterion, SetCriterion, TwoStageCriterion
-from detrkit.modeling.transformer import DeformableTransformerDecoder, DINOTransformerDecoder
 from detrkit_projects.stage_interactor.modeling.csla_criterion import (
     CSLADINOCriterion,
     CSLASetCriterion,
     CSLATwoStageCriterion,
-)
-from detrkit_projects.stage_interactor.modeling.dual_cross_attention import (
-    DCADeformableTransformerDecoder,
-    DCADINOTransformerDecoder,
 )
 
 __all__ = ["with_csla", "with_dca"]
@@ -22,8 +18,8 @@ def _qualified_name(target) -> str:
 
 
 # detrkit's classes, and detrex's classes of the same role (named, so that detrex need not be importable):
-# detrex's criteria and decoders take the same constructor keywords and are called the same way, so their
-# detrkit CSLA/DCA versions replace them in detrex's own model configs too.
+# detrex's criteria take the same constructor keywords and are called the same way, so their detrkit CSLA
+# versions replace them in detrex's own model configs too.
 _CSLA_CRITERIA = {
     _qualified_name(SetCriterion): CSLASetCriterion,
     _qualified_name(TwoStageCriterion): CSLATwoStageCriterion,
@@ -31,14 +27,6 @@ _CSLA_CRITERIA = {
     "detrex.modeling.criterion.criterion.SetCriterion": CSLASetCriterion,
     "projects.h_deformable_detr.modeling.deformable_criterion.DeformableCriterion": CSLATwoStageCriterion,
     "projects.dino.modeling.dn_criterion.DINOCriterion": CSLADINOCriterion,
-}
-_DCA_DECODERS = {
-    _qualified_name(DeformableTransformerDecoder): DCADeformableTransformerDecoder,
-    _qualified_name(DINOTransformerDecoder): DCADINOTransformerDecoder,
-    "projects.h_deformable_detr.modeling.h_deformable_transformer.HDeformableDetrTransformerDecoder": (
-        DCADeformableTransformerDecoder
-    ),
-    "projects.dino.modeling.dino_transformer.DINOTransformerDecoder": DCADINOTransformerDecoder,
 }
 
 
@@ -65,9 +53,11 @@ def with_csla(model, scope: tuple[int, int | None] = (-1, None), iou_threshold: 
 
 
 def with_dca(model):
-    """``model`` (a LazyCall detector with a DINO or (H-)Deformable-DETR decoder, detrkit's or detrex's)
-    with the dual cross-attention version of its decoder, in place (and returned). Other decoders: subclass
-    them with :class:`DualCrossAttentionMixin` first in the bases."""
+    """``model`` (a LazyCall detector whose decoder is a detrkit ``DeformableTransformerDecoder`` subclass,
+    or detrex's DINO or H-Deformable-DETR decoder, replaced by detrkit's) with dual cross-attention
+    (``num_cross_attentions=2``: every layer's deformable cross-attention runs twice, each with its own
+    parameters and post-norm), in place (and returned)."""
     decoder = model.transformer.decoder
-    decoder._target_ = _replacement(decoder._target_, _DCA_DECODERS, "with_dca", "dual cross-attention")
+    decoder._target_ = detrkit_decoder_class(decoder._target_)
+    decoder.num_cross_attentions = 2
     return model

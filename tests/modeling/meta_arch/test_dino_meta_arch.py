@@ -10,6 +10,7 @@ from tiny_detectors import (
     hand_made_batch,
     tiny_dino,
 )
+from torch import nn
 
 from detrkit.modeling.meta_arch.dino import denoising_slot
 from detrkit.modeling.transformer import ContrastiveDenoising, TwoStageQuerySelector
@@ -133,6 +134,8 @@ def test_invalid_use_is_reported():
         model(batch)
     with pytest.raises(ValueError, match="vis_period=5"):
         tiny_dino(vis_period=5)
+    with pytest.raises(ValueError, match="DINOTransformerDecoder needs a between_layers hook that orders"):
+        tiny_dino(class_bias=nn.Identity())  # biases by rank position need ranked queries
 
 
 def test_loss_without_weight_is_an_error_naming_the_keys():

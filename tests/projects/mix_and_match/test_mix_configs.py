@@ -7,16 +7,19 @@ import pytest
 import torch
 
 from detrkit.config import LazyConfig, instantiate
+from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.events import EventStorage
 from detrkit_projects.mix_and_match.modeling import (
     CSLASalienceDETRCriterion,
-    FullRedundancyRemovalQuerySelector,
-    SalienceRankDETR,
     to_salience_rank_csla,
 )
-from detrkit_projects.rank_detr.modeling import HighOrderMatcher, RankDINOTransformerDecoder
-from detrkit_projects.salience_detr.modeling import SalienceDETRTransformer
+from detrkit_projects.rank_detr.modeling import HighOrderMatcher, QueryRanking, RankAdaptiveClassHead
+from detrkit_projects.salience_detr.modeling import (
+    RedundancyRemovalQuerySelector,
+    SalienceDETR,
+    SalienceDETRTransformer,
+)
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "mix_and_match" / "configs"
 
@@ -35,9 +38,11 @@ def shapes_batch(size: int = 128):
 
 def test_coco_config_combines_the_three_papers():
     cfg = LazyConfig.load(str(CONFIGS / "mix_salience_rank_csla_r50_4scale_12ep.py"))
-    assert cfg.model._target_ is SalienceRankDETR
+    assert cfg.model._target_ is SalienceDETR and cfg.model.class_bias._target_ is RankAdaptiveClassHead
     assert cfg.model.transformer._target_ is SalienceDETRTransformer
-    assert cfg.model.transformer.decoder._target_ is RankDINOTransformerDecoder
+    assert cfg.model.transformer.query_selector.require_num_queries
+    decoder = cfg.model.transformer.decoder
+    assert decoder._target_ is DINOTransformerDecoder and decoder.between_layers._target_ is QueryRanking
     assert cfg.model.criterion._target_ is CSLASalienceDETRCriterion
     assert cfg.model.criterion.matcher.matcher_change_iter == 67500
     assert cfg.model.backbone.freeze_at == 2 and cfg.train.max_iter == 90000
@@ -75,9 +80,11 @@ def test_shapes_config_trains_a_few_iterations():
 
 
 def test_rank_decoder_needs_every_query_kept():
-    selector = FullRedundancyRemovalQuerySelector(embed_dim=8, num_queries=4)
+    selector = RedundancyRemovalQuerySelector(embed_dim=8, num_queries=4, require_num_queries=True)
     spatial_shapes = torch.tensor([[2, 2]])  # 4 tokens: NMS of +-1 cell boxes keeps 2 (diagonal ones)
     scores = torch.tensor([[0.9, 0.8, 0.7, 0.6]])
     with pytest.raises(ValueError, match="kept 2 tokens in some image, fewer than the 4 queries"):
         selector.select_indices(scores, spatial_shapes, num_queries=4)
     assert selector.select_indices(scores, spatial_shapes, num_queries=2).shape == (1, 2)
+    selector.require_num_queries = False  # Salience DETR's own selection returns the survivors
+    assert selector.select_indices(scores, spatial_shapes, num_queries=4).shape == (1, 2)

@@ -29,12 +29,18 @@ def test_every_official_tensor_lands_on_a_parameter_of_the_same_shape():
         ("backbone.layer1.0.bn1.weight", "backbone.res2.0.conv1.norm.weight"),
         ("transformer.query_selector.pos_trans.weight", "transformer.pos_trans.weight"),
         (
-            "transformer.decoder.rank_layers.3.rank_content.weight",
+            "transformer.decoder.between_layers.rank_layers.3.rank_content.weight",
             "transformer.decoder.rank_aware_content_query.3.weight",
         ),
-        ("transformer.decoder.rank_layers.0.content_proj.bias", "transformer.decoder.pre_racq_trans.0.bias"),
-        ("transformer.decoder.rank_layers.4.fuse.weight", "transformer.decoder.post_racq_trans.4.weight"),
-        ("rank_adaptive_classhead_emb.5.weight", "rank_adaptive_classhead_emb.5.weight"),
+        (
+            "transformer.decoder.between_layers.rank_layers.0.content_proj.bias",
+            "transformer.decoder.pre_racq_trans.0.bias",
+        ),
+        (
+            "transformer.decoder.between_layers.rank_layers.4.fuse.weight",
+            "transformer.decoder.post_racq_trans.4.weight",
+        ),
+        ("class_bias.5.weight", "rank_adaptive_classhead_emb.5.weight"),
     ]:
         assert ours[detrkit_name].eq(float(index[official_name])).all(), detrkit_name
 

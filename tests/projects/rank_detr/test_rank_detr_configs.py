@@ -8,9 +8,10 @@ import torch
 from tiny_configs import TINY, config_loader, tiny_batch, train_and_evaluate
 
 from detrkit.config import LazyConfig, instantiate
+from detrkit.modeling.meta_arch import DINO, HDeformableDETR
 from detrkit.utils.analysis import trainable_parameter_count
 from detrkit.utils.events import EventStorage
-from detrkit_projects.rank_detr.modeling import HighOrderMatcher, RankDETR, RankDINO
+from detrkit_projects.rank_detr.modeling import HighOrderMatcher, QueryRanking, RankAdaptiveClassHead
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "rank_detr" / "configs"
 DINO_CONFIGS = Path(__file__).parents[3] / "projects" / "dino" / "configs"
@@ -22,16 +23,27 @@ OFFICIAL_PARAMS = 52_070_476
 load = config_loader(CONFIGS)
 
 
+def has_rank_modules(model, detector: type) -> bool:
+    """``model`` is a ``detector`` whose ``class_bias`` slot holds the rank-adaptive head and whose decoder's
+    ``between_layers`` hook ranks the queries."""
+    return (
+        type(model) is detector
+        and isinstance(model.class_bias, RankAdaptiveClassHead)
+        and isinstance(model.transformer.decoder.between_layers, QueryRanking)
+    )
+
+
 def test_rank_detr_has_the_official_parameter_count():
     model = instantiate(load(CONFIGS / "rank_detr_r50_two_stage_12ep.py").model)
-    assert isinstance(model, RankDETR)
+    assert has_rank_modules(model, HDeformableDETR)
+    assert model.transformer.decoder.between_layers.query_groups == (300, 1500)
     assert trainable_parameter_count(model) == OFFICIAL_PARAMS
 
 
 def test_rank_dino_adds_the_rank_modules_to_dino():
     dino = trainable_parameter_count(instantiate(load(DINO_CONFIGS / "dino_r50_4scale_12ep.py").model))
     model = instantiate(load(CONFIGS / "rank_dino_r50_4scale_12ep.py").model)
-    assert isinstance(model, RankDINO)
+    assert has_rank_modules(model, DINO)
     head = 6 * 900 * 80
     rank_layers = 5 * (900 * 256 + 256 * 256 + 256 + 512 * 256 + 256)
     assert trainable_parameter_count(model) == dino + head + rank_layers
@@ -86,7 +98,7 @@ def test_trains_with_the_real_criterion_and_the_high_order_matcher(name, extra):
 def test_shapes_config_trains_two_iterations():
     cfg = load(CONFIGS / "rank_detr_shapes.py")
     model = instantiate(cfg.model)
-    assert isinstance(model, RankDINO) and model.num_queries == 100
+    assert has_rank_modules(model, DINO) and model.num_queries == 100
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optimizer.lr)
     model.train()
     batch = tiny_batch(size=128)  # 3 levels of 16x16, 8x8, 4x4 tokens: enough for 100 queries

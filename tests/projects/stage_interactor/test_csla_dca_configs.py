@@ -12,11 +12,12 @@ from detrkit.config import LazyConfig, instantiate
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
 from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
+from detrkit.modeling.meta_arch import DINO
+from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.utils.analysis import trainable_parameter_count
 from detrkit.utils.events import EventStorage
-from detrkit_projects.rank_detr.modeling import RankDINO
+from detrkit_projects.rank_detr.modeling import QueryRanking, RankAdaptiveClassHead
 from detrkit_projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
-from detrkit_projects.stage_interactor.modeling.dual_cross_attention import DCADINOTransformerDecoder
 from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 
 ROOT = Path(__file__).parents[3] / "projects"
@@ -40,7 +41,8 @@ def test_configs_use_the_cross_stage_criteria():
 def test_dca_adds_exactly_one_cross_attention_and_norm_per_layer():
     dino = instantiate(load(ROOT / "dino" / "configs" / "dino_r50_4scale_12ep.py").model)
     dca = instantiate(load(CONFIGS / "dino_csla_dca_r50_4scale_12ep.py").model)
-    assert isinstance(dca.transformer.decoder, DCADINOTransformerDecoder)
+    assert type(dca.transformer.decoder) is DINOTransformerDecoder
+    assert dca.transformer.decoder.num_cross_attentions == 2
     # one deformable attention: offsets 256 -> 8 heads x 4 levels x 4 points x 2, weights 256 -> 128,
     # value and output projections 256 -> 256, all with biases; its post-norm: 2 x 256
     msda = (256 * 256 + 256) + (256 * 128 + 128) + 2 * (256 * 256 + 256)
@@ -57,9 +59,17 @@ def test_with_helpers_reject_unknown_classes():
     cfg = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
     with pytest.raises(ValueError, match="no cross-stage version"):
         with_csla(cfg.model)  # already cross-stage
-    cfg.model.transformer.decoder._target_ = DCADINOTransformerDecoder
-    with pytest.raises(ValueError, match="no dual cross-attention version"):
+    cfg.model.transformer.decoder._target_ = "torch.nn.Linear"
+    with pytest.raises(ValueError, match="torch.nn.Linear is not a decoder with the slot"):
         with_dca(cfg.model)
+    assert "num_cross_attentions" not in cfg.model.transformer.decoder  # nothing changed
+
+
+def test_decoders_take_any_positive_number_of_cross_attentions():
+    decoder = DINOTransformerDecoder(num_layers=1, num_cross_attentions=3)
+    assert decoder.layers[0].operation_order.count("cross_attn") == 3
+    with pytest.raises(ValueError, match="num_cross_attentions=0: a decoder layer needs at least 1"):
+        DINOTransformerDecoder(num_cross_attentions=0)
 
 
 def test_with_helpers_take_detrex_classes_by_name():
@@ -69,7 +79,8 @@ def test_with_helpers_take_detrex_classes_by_name():
     cfg.model.transformer.decoder._target_ = "projects.dino.modeling.dino_transformer.DINOTransformerDecoder"
     assert with_dca(with_csla(cfg.model)) is cfg.model
     assert cfg.model.criterion._target_ is CSLADINOCriterion
-    assert cfg.model.transformer.decoder._target_ is DCADINOTransformerDecoder
+    assert cfg.model.transformer.decoder._target_ is DINOTransformerDecoder
+    assert cfg.model.transformer.decoder.num_cross_attentions == 2
 
 
 CSLA_TINY = [*TINY, "model.transformer.decoder.num_layers=3"]
@@ -117,7 +128,7 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order(detrex_outputs)
     """Rank-DETR sorts the queries between layers. With the box heads at their zero initialisation, a query
     keeps its proposal box through every layer, so in one query order every layer predicts the same boxes;
     in the ranked orders they would differ. From a transformer that returns detrex's five outputs, the
-    detector rebuilds the order with the decoder's rule."""
+    detector rebuilds the order with the decoder hook's rule."""
     torch.manual_seed(0)
     cfg = load(ROOT / "rank_detr" / "configs" / "rank_detr_shapes.py")
     cfg.model.criterion._target_ = DINOCriterion  # Rank-DETR's decoder, DINO's losses
@@ -125,7 +136,9 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order(detrex_outputs)
     del cfg.model.criterion.matcher.matcher_change_iter, cfg.model.criterion.matcher.iou_order_alpha
     cfg.model = with_csla(cfg.model)
     model = instantiate(cfg.model)
-    assert isinstance(model, RankDINO) and isinstance(model.criterion, CSLADINOCriterion)
+    assert type(model) is DINO and isinstance(model.criterion, CSLADINOCriterion)
+    assert isinstance(model.class_bias, RankAdaptiveClassHead)
+    assert isinstance(model.transformer.decoder.between_layers, QueryRanking)
     seen = {}
     model.criterion.register_forward_pre_hook(lambda module, args: seen.update(outputs=args[0]))
     model.transformer.register_forward_hook(lambda module, args, out: seen.update(query_ids=out.query_ids))

@@ -1,4 +1,4 @@
-"""Query ranking: the permutation on hand-made scores, and the rank layers of both decoders (content,
+"""Query ranking: the permutation on hand-made scores, and the ranking hook in both decoders (content,
 references and positional queries follow their query; groups and denoising queries stay apart)."""
 
 import pytest
@@ -7,11 +7,14 @@ from torch import nn
 
 from detrkit.layers.mlp import MLP
 from detrkit.layers.position_embedding import get_sine_pos_embed
-from detrkit.modeling.transformer import compose_query_orders
+from detrkit.modeling.transformer import (
+    DINOTransformerDecoder,
+    HDeformableDetrTransformerDecoder,
+    compose_query_orders,
+)
 from detrkit_projects.rank_detr.modeling import (
+    QueryRanking,
     QueryRankLayer,
-    RankDetrTransformerDecoder,
-    RankDINOTransformerDecoder,
     gather_queries,
     rank_order,
     ranked_groups,
@@ -65,7 +68,14 @@ def test_rank_layer_fuses_the_rank_content_of_each_position():
         layer(q)
 
 
-def _decoder(cls, num_layers=2, **kwargs):
+def test_ranking_hook_checks_its_groups_and_drops_empty_ones():
+    assert QueryRanking((300, 0), num_layers=2, embed_dim=4).query_groups == (300,)
+    assert QueryRanking((3,), num_layers=2, embed_dim=4, query_rank_layer=False).rank_layers is None
+    with pytest.raises(ValueError, match="query_groups"):
+        QueryRanking((0,), num_layers=2, embed_dim=4)
+
+
+def _decoder(cls, query_groups, num_layers=2):
     torch.manual_seed(0)
     decoder = cls(
         embed_dim=16,
@@ -75,7 +85,7 @@ def _decoder(cls, num_layers=2, **kwargs):
         ffn_dropout=0.0,
         num_layers=num_layers,
         num_feature_levels=1,
-        **kwargs,
+        between_layers=QueryRanking(query_groups, num_layers, embed_dim=16),
     ).eval()
     decoder.class_embed = nn.ModuleList(nn.Linear(16, 3) for _ in range(num_layers + 1))
     decoder.bbox_embed = nn.ModuleList(MLP(16, 16, 4, 2) for _ in range(num_layers + 1))
@@ -112,7 +122,7 @@ def _order(decoder, states, layer, groups, num_unranked=0):
 
 
 def test_hdetr_decoder_moves_content_references_and_positions_with_the_ranked_query():
-    decoder = _decoder(RankDetrTransformerDecoder, num_queries_one2one=3, num_queries_one2many=4)
+    decoder = _decoder(HDeformableDetrTransformerDecoder, (3, 4))
     query_pos = torch.randn(1, 7, 16)
     with torch.no_grad():
         out, seen = _run(decoder, 7, query_pos)
@@ -122,7 +132,8 @@ def test_hdetr_decoder_moves_content_references_and_positions_with_the_ranked_qu
     assert torch.equal(out.query_ids, torch.stack([torch.arange(7)[None], order]))
     assert set(order[0, :3].tolist()) == {0, 1, 2} and set(order[0, 3:].tolist()) == {3, 4, 5, 6}
     assert not torch.equal(order, torch.arange(7)[None])  # a real permutation
-    torch.testing.assert_close(seen["query"], decoder.rank_layers[0](gather_queries(seen["layer0"], order)))
+    rank_layer = decoder.between_layers.rank_layers[0]
+    torch.testing.assert_close(seen["query"], rank_layer(gather_queries(seen["layer0"], order)))
     torch.testing.assert_close(seen["query_pos"], gather_queries(query_pos, order))
     torch.testing.assert_close(references[0], seen["reference_points"][:, :, 0])
     # layer 1 refines the sorted boxes; its own boxes come out sorted by layer 1's scores
@@ -133,7 +144,7 @@ def test_hdetr_decoder_moves_content_references_and_positions_with_the_ranked_qu
 
 
 def test_dino_decoder_recomputes_positions_from_sorted_boxes_and_leaves_denoising_queries():
-    decoder = _decoder(RankDINOTransformerDecoder, num_queries=5)
+    decoder = _decoder(DINOTransformerDecoder, (5,))
     with torch.no_grad():
         out, seen = _run(decoder, 2 + 5)  # 2 denoising queries in front
     states, references = out.states, out.references
@@ -143,7 +154,7 @@ def test_dino_decoder_recomputes_positions_from_sorted_boxes_and_leaves_denoisin
     assert not torch.equal(order, torch.arange(7)[None])
     torch.testing.assert_close(references[0], seen["reference_points"][:, :, 0])
     torch.testing.assert_close(
-        seen["query"], decoder.rank_layers[0](gather_queries(seen["layer0"], order), 2)
+        seen["query"], decoder.between_layers.rank_layers[0](gather_queries(seen["layer0"], order), 2)
     )
     # paper eq. 4: the positional query of layer 1 comes from the sorted boxes
     expected_pos = decoder.ref_point_head(get_sine_pos_embed(references[0], num_pos_feats=8))
@@ -152,10 +163,11 @@ def test_dino_decoder_recomputes_positions_from_sorted_boxes_and_leaves_denoisin
 
 def test_query_order_gives_the_returned_order_again_from_the_layer_outputs():
     """Where a transformer (detrex's) does not pass the decoder's query order on, the detector rebuilds it
-    from the layer outputs with the decoder's rule: the same ids."""
-    decoder = _decoder(RankDINOTransformerDecoder, num_layers=3, num_queries=5)  # two reorderings composed
+    from the layer outputs with the hook's rule: the same ids."""
+    decoder = _decoder(DINOTransformerDecoder, (5,), num_layers=3)  # two reorderings composed
+    hook = decoder.between_layers
     with torch.no_grad():
         out, _ = _run(decoder, 2 + 5)
-        orders = [decoder.query_order(layer, out.states[layer]) for layer in range(2)]
+        orders = [hook.query_order(layer, out.states[layer], decoder.class_embed) for layer in range(2)]
     assert out.query_ids.shape == (3, 1, 7)
     assert torch.equal(compose_query_orders(orders), out.query_ids)
