@@ -4,7 +4,7 @@ refinement, and loss weighting."""
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -58,8 +58,8 @@ class TwoStageDETR(nn.Module):
         select_box_nums_for_evaluation: detections kept per image at inference.
         device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
             its parameters' device).
-        class_bias: a per-layer logit adjustment ``(num_layers, bs, nq, C) -> (num_layers, bs, nq, C)`` of the
-            decoder layers' class logits, applied in each layer's query order (e.g. Rank-DETR's
+        class_bias: a per-layer adjustment of the decoder layers' class logits, ``(num_layers, bs, nq,
+            num_classes)`` in and out, applied in each layer's query order (e.g. Rank-DETR's
             ``RankAdaptiveClassHead``: biases by rank position); the decoder's ``between_layers`` hook must
             order the queries (have ``query_order``, e.g. Rank-DETR's ``QueryRanking``). None: no adjustment.
 
@@ -253,7 +253,7 @@ class TwoStageDETR(nn.Module):
         return processed
 
 
-def _query_order(decoder: nn.Module):
+def _query_order(decoder: nn.Module) -> Callable[..., torch.Tensor] | None:
     """The ``query_order(layer_idx, layer_output, class_embed) -> (bs, nq)`` method of the decoder's
     ``between_layers`` hook, or None (no hook, or one that keeps the order)."""
     return getattr(getattr(decoder, "between_layers", None), "query_order", None)
