@@ -16,21 +16,13 @@ from detrkit.modeling.transformer import (
     HDeformableDetrTransformerDecoder,
     SelectiveTokenEncoder,
 )
-from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRCriterion, FocusDETRTransformer
+from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRTransformer
 from detrkit_projects.rank_detr.modeling import (
     HighOrderMatcher,
-    RankDetrCriterion,
-    RankDINOCriterion,
 )
 from detrkit_projects.salience_detr.modeling import (
     SalienceDETR,
-    SalienceDETRCriterion,
     SalienceDETRTransformer,
-)
-from detrkit_projects.stage_interactor.modeling.csla_criterion import (
-    CSLADINOCriterion,
-    CSLASetCriterion,
-    CSLATwoStageCriterion,
 )
 
 # detrex class (module.QualName) -> (its constructor keywords, the detrkit classes that replace it)
@@ -72,15 +64,15 @@ DETREX_MODULES = {
     ),
     "projects.dino.modeling.dn_criterion.DINOCriterion": (
         "num_classes matcher weight_dict losses eos_coef loss_class_type alpha gamma two_stage_binary_cls",
-        (DINOCriterion, SalienceDETRCriterion, FocusDETRCriterion, RankDINOCriterion, CSLADINOCriterion),
+        (DINOCriterion,),
     ),
     "projects.h_deformable_detr.modeling.deformable_criterion.DeformableCriterion": (
         "num_classes matcher weight_dict losses eos_coef loss_class_type alpha gamma",
-        (TwoStageCriterion, RankDetrCriterion, CSLATwoStageCriterion),
+        (TwoStageCriterion,),
     ),
     "detrex.modeling.criterion.criterion.SetCriterion": (
         "num_classes matcher weight_dict losses eos_coef loss_class_type alpha gamma",
-        (SetCriterion, CSLASetCriterion),
+        (SetCriterion,),
     ),
     "detrex.modeling.matcher.matcher.HungarianMatcher": (
         "cost_class cost_bbox cost_giou cost_class_type alpha gamma",

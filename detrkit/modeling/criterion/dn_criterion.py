@@ -2,7 +2,8 @@
 
 import torch
 
-from detrkit.modeling.criterion.set_criterion import Indices, average_num_boxes
+from detrkit.modeling.criterion.class_losses import Indices
+from detrkit.modeling.criterion.set_criterion import average_num_boxes
 from detrkit.modeling.criterion.two_stage_criterion import TwoStageCriterion
 
 __all__ = ["DINOCriterion"]
@@ -19,7 +20,8 @@ class DINOCriterion(TwoStageCriterion):
     ``"output_known_lbs_bboxes"``, e.g. a batch without any object) the same keys hold zeros, so every
     process returns the same keys.
 
-    The constructor arguments are :class:`TwoStageCriterion`'s.
+    The denoising queries' class loss is ``class_loss`` (without :class:`StageMatches`: a cross-layer class
+    loss falls back to its per-layer rule). The constructor arguments are :class:`TwoStageCriterion`'s.
     """
 
     def dn_indices(self, targets: list[dict], dn_num: int, single_padding: int) -> Indices:
@@ -60,9 +62,7 @@ class DINOCriterion(TwoStageCriterion):
         suffixes = ["_dn"] + [f"_dn_{i}" for i in range(num_aux)]
         losses = {}
         for layer, suffix in zip(layers, suffixes, strict=True):
-            for loss in self.losses:
-                layer_losses = self.get_loss(loss, layer, targets, indices, num_boxes * dn_num)
-                losses.update({k + suffix: v for k, v in layer_losses.items()})
+            losses.update(self.layer_losses(layer, targets, indices, num_boxes * dn_num, suffix))
         if not has_dn:
             losses = {k: v * 0.0 for k, v in losses.items()}
         return losses
@@ -73,4 +73,5 @@ class DINOCriterion(TwoStageCriterion):
         num_boxes = average_num_boxes(targets, outputs["pred_logits"].device)
         losses = self.matching_losses(outputs, targets, num_boxes)
         losses.update(self.dn_losses(dn_metas, outputs, targets, num_boxes))
+        losses.update(self.extra_losses_of(outputs, targets))
         return losses

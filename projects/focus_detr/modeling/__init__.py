@@ -1,7 +1,7 @@
 """Focus-DETR's modules: foreground supervision, the transformer with the token selector, the detector and
-its criterion (the scorer and the selective encoder are detrkit's, shared with Salience DETR)."""
+its foreground token loss (the scorer and the selective encoder are detrkit's, shared with Salience DETR)."""
 
-from detrkit_projects.focus_detr.modeling.criterion import FocusDETRCriterion
+from detrkit_projects.focus_detr.modeling.criterion import ForegroundTokenLoss
 from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
 from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 from detrkit_projects.focus_detr.modeling.foreground_supervision import (
@@ -15,8 +15,8 @@ __all__ = [
     "CODE_SCALE_RANGES",
     "PAPER_SCALE_RANGES",
     "FocusDETR",
-    "FocusDETRCriterion",
     "FocusDETRTransformer",
     "ForegroundLabelAssigner",
+    "ForegroundTokenLoss",
     "foreground_token_loss",
 ]

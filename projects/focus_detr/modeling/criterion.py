@@ -1,37 +1,41 @@
-"""Focus-DETR's criterion: DINO's losses plus the foreground token loss ``loss_select``."""
+"""Focus-DETR's foreground token loss ``loss_select``, as an extra loss of detrkit's criteria: Focus-DETR's
+criterion is ``DINOCriterion(extra_losses=[ForegroundTokenLoss()])``."""
 
+import torch
 from torch import nn
 
-from detrkit.modeling.criterion import DINOCriterion
 from detrkit_projects.focus_detr.modeling.foreground_supervision import (
     ForegroundLabelAssigner,
     foreground_token_loss,
 )
 
-__all__ = ["FocusDETRCriterion"]
+__all__ = ["ForegroundTokenLoss"]
 
 
-class FocusDETRCriterion(DINOCriterion):
-    """:class:`DINOCriterion` plus ``loss_select`` (detrex: ``select_loss``; weight 1.5 in the configs): the
-    focal loss of the foreground logits against the labels of ``label_assigner``.
-
-    Reads ``outputs["foreground_logits"]`` ``(bs, S)``, ``outputs["spatial_shapes"]`` ``(L, 2)`` and each
-    target's ``"boxes_xyxy"`` (input-image pixels).
+class ForegroundTokenLoss(nn.Module):
+    """``loss_select`` (detrex: ``select_loss``; weight 1.5 in the configs): the focal loss of
+    ``outputs["foreground_logits"]`` ``(bs, S)`` against the labels ``label_assigner`` gives each token from
+    the targets' ``"boxes_xyxy"`` (input-image pixels) and ``outputs["spatial_shapes"]`` ``(L, 2)``.
 
     Args:
-        *args, **kwargs: :class:`DINOCriterion`'s (the focal ``alpha``/``gamma`` also serve ``loss_select``).
         label_assigner: None builds ``ForegroundLabelAssigner()`` (the official code's scale ranges).
+        alpha, gamma: focal parameters. Default 0.25, 2.0 (the official code's, the class loss's).
     """
 
-    def __init__(self, *args, label_assigner: nn.Module | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, label_assigner: nn.Module | None = None, alpha: float = 0.25, gamma: float = 2.0):
+        super().__init__()
         self.label_assigner = ForegroundLabelAssigner() if label_assigner is None else label_assigner
+        self.alpha = alpha
+        self.gamma = gamma
 
-    def forward(self, outputs: dict, targets: list[dict], dn_metas: dict | None = None) -> dict:
-        """Unweighted losses of :class:`DINOCriterion` and ``loss_select``."""
-        losses = super().forward(outputs, targets, dn_metas)
+    def forward(self, outputs: dict, targets: list[dict]) -> dict[str, torch.Tensor]:
+        """``{"loss_select": scalar}``, unweighted."""
         labels = self.label_assigner([t["boxes_xyxy"] for t in targets], outputs["spatial_shapes"])
-        losses["loss_select"] = foreground_token_loss(
-            outputs["foreground_logits"], labels, alpha=self.alpha, gamma=self.gamma
-        )
-        return losses
+        return {
+            "loss_select": foreground_token_loss(
+                outputs["foreground_logits"], labels, alpha=self.alpha, gamma=self.gamma
+            )
+        }
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}"

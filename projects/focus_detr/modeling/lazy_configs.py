@@ -4,8 +4,9 @@
 from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
+from detrkit.config.criterion_edits import add_extra_loss
 from detrkit.modeling.transformer import CascadeTokenSelector, SelectiveTokenEncoder
-from detrkit_projects.focus_detr.modeling.criterion import FocusDETRCriterion
+from detrkit_projects.focus_detr.modeling.criterion import ForegroundTokenLoss
 from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
 from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 from detrkit_projects.focus_detr.modeling.foreground_supervision import (
@@ -34,9 +35,12 @@ def to_focus_detr(
     model.transformer.token_selector = L(CascadeTokenSelector)(
         keep_ratio=keep_ratio, layer_ratios=tuple(layer_ratios)
     )
-    model.criterion._target_ = FocusDETRCriterion
-    model.criterion.label_assigner = L(ForegroundLabelAssigner)(
+    label_assigner = L(ForegroundLabelAssigner)(
         strides=tuple(strides), scale_ranges=tuple(tuple(r) for r in scale_ranges)
     )
-    model.criterion.weight_dict = {**model.criterion.weight_dict, "loss_select": select_loss_weight}
+    add_extra_loss(
+        model.criterion,
+        L(ForegroundTokenLoss)(label_assigner=label_assigner),
+        {"loss_select": select_loss_weight},
+    )
     return model

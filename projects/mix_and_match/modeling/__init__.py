@@ -1,11 +1,5 @@
-"""The classes and config helpers that combine the papers' modules."""
+"""The config helpers that combine the papers' modules."""
 
-from detrkit_projects.mix_and_match.modeling.salience_rank_csla import (
-    CSLASalienceDETRCriterion,
-    to_salience_rank_csla,
-)
+from detrkit_projects.mix_and_match.modeling.salience_rank_csla import to_salience_rank_csla
 
-__all__ = [
-    "CSLASalienceDETRCriterion",
-    "to_salience_rank_csla",
-]
+__all__ = ["to_salience_rank_csla"]

@@ -1,23 +1,12 @@
 """Salience DETR's encoder and query selection + Rank-DETR's decoder, rank-adaptive head and high-order
-matcher + StageInteractor's cross-stage label assignment, on DINO. Each piece comes from its own project;
-this module only names their combinations."""
+matcher + StageInteractor's cross-stage label assignment, on DINO. Each piece comes from its own project
+and fills a slot or keyword of detrkit's modules; this module only combines them in a config."""
 
 from detrkit_projects.rank_detr.modeling.lazy_configs import high_order_matcher, with_rank_modules
-from detrkit_projects.salience_detr.modeling.criterion import SalienceDETRCriterion
 from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
-from detrkit_projects.stage_interactor.modeling.csla_criterion import CrossStageLabelAssignmentMixin
+from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
 
-__all__ = [
-    "CSLASalienceDETRCriterion",
-    "to_salience_rank_csla",
-]
-
-
-class CSLASalienceDETRCriterion(CrossStageLabelAssignmentMixin, SalienceDETRCriterion):
-    """Salience DETR's criterion whose decoder layers take cross-stage class targets (focal loss on the
-    gathered labels); the encoder proposals and denoising queries keep Salience's IoU-aware class loss, and
-    ``loss_salience`` is unchanged. Arguments: :class:`SalienceDETRCriterion`'s, ``csla_scope`` and
-    ``csla_iou_threshold``."""
+__all__ = ["to_salience_rank_csla"]
 
 
 def to_salience_rank_csla(
@@ -35,9 +24,5 @@ def to_salience_rank_csla(
         raise ValueError(f"to_salience_rank_csla needs a SalienceDETR config, got {model._target_}")
     with_rank_modules(model, ["${model.num_queries}"])
     model.transformer.query_selector.require_num_queries = True
-    criterion = model.criterion
-    criterion._target_ = CSLASalienceDETRCriterion
-    criterion.matcher = high_order_matcher(criterion.matcher, matcher_change_iter)
-    criterion.csla_scope = csla_scope
-    criterion.csla_iou_threshold = csla_iou_threshold
-    return model
+    model.criterion.matcher = high_order_matcher(model.criterion.matcher, matcher_change_iter)
+    return with_csla(model, csla_scope, csla_iou_threshold)

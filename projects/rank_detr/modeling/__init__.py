@@ -3,9 +3,7 @@ high-order matcher: modules for detrkit's slots (the decoder's ``between_layers`
 ``class_bias``, the criterion's class loss and matcher)."""
 
 from detrkit_projects.rank_detr.modeling.giou_aware_loss import (
-    GIoUAwareClassLossMixin,
-    RankDetrCriterion,
-    RankDINOCriterion,
+    GIoUAwareClassLoss,
     giou_aware_focal_loss,
 )
 from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
@@ -19,13 +17,11 @@ from detrkit_projects.rank_detr.modeling.query_rank import (
 from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
 __all__ = [
-    "GIoUAwareClassLossMixin",
+    "GIoUAwareClassLoss",
     "HighOrderMatcher",
     "QueryRankLayer",
     "QueryRanking",
     "RankAdaptiveClassHead",
-    "RankDINOCriterion",
-    "RankDetrCriterion",
     "gather_queries",
     "giou_aware_focal_loss",
     "rank_order",

@@ -1,16 +1,15 @@
-"""The GIoU-aware classification loss (Rank-DETR sec. 3.2, eq. 5), as a loss function and as a mixin that
-gives any detrkit :class:`~detrkit.modeling.criterion.SetCriterion` subclass this class loss."""
-
-from collections.abc import Callable
+"""The GIoU-aware classification loss (Rank-DETR sec. 3.2, eq. 5), as a loss function and as the class-loss
+slot of detrkit's criteria."""
 
 import torch
+from torch import nn
 
-from detrkit.modeling.criterion import DINOCriterion, TwoStageCriterion
+from detrkit.modeling.criterion import StageMatches, matched_targets
 from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.losses.giou_loss import paired_generalized_box_iou
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy
 
-__all__ = ["GIoUAwareClassLossMixin", "RankDINOCriterion", "RankDetrCriterion", "giou_aware_focal_loss"]
+__all__ = ["GIoUAwareClassLoss", "giou_aware_focal_loss"]
 
 
 def giou_aware_focal_loss(
@@ -47,56 +46,46 @@ def giou_aware_focal_loss(
     return quality_focal_loss(preds, soft_targets, alpha, gamma, reduction, avg_factor, positives=targets > 0)
 
 
-class GIoUAwareClassLossMixin:
-    """Replaces a :class:`SetCriterion`'s focal ``loss_class`` by :func:`giou_aware_focal_loss` with
-    ``t = (GIoU(matched prediction, its target) + 1) / 2`` (eq. 5; the GIoU with the criterion's
-    ``iou_eps``, detrex's 1e-6 as in the official code), summed and divided by ``num_boxes``. It
-    applies wherever the criterion computes ``loss_class`` (every decoder layer, one-to-many, denoising),
-    except the encoder proposals (suffix ``_enc``), which keep the focal loss unless
-    ``giou_aware_enc`` is set (official code).
+class GIoUAwareClassLoss(nn.Module):
+    """Rank-DETR's ``loss_class`` (eq. 5): :func:`giou_aware_focal_loss` of the ``(bs, nq, C)`` logits with
+    ``t = (GIoU(matched prediction, its target) + 1) / 2`` (the GIoU with the criterion's ``iou_eps``,
+    detrex's 1e-6 as in the official code), summed and divided by ``num_boxes``. A class-loss slot of
+    detrkit's criteria (see :mod:`detrkit.modeling.criterion.class_losses`); the official code keeps the
+    focal loss for the encoder proposals (``TwoStageCriterion(enc_class_loss=FocalClassLoss())``).
 
-    Use it first in the bases: ``class C(GIoUAwareClassLossMixin, TwoStageCriterion)``.
+    Args:
+        alpha, gamma: focal parameters. Default 0.25, 2.0.
     """
 
-    #: also use the GIoU-aware loss for the encoder proposals (official code: no)
-    giou_aware_enc = False
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0):
+        super().__init__()
+        self.alpha = alpha
+        self.gamma = gamma
 
-    def loss_function(self, loss: str, suffix: str) -> Callable[..., dict]:
-        """The base's class loss for the encoder proposals (suffix ``_enc``) unless ``giou_aware_enc``,
-        otherwise the base's choice (:meth:`loss_labels` for ``"class"``)."""
-        if loss == "class" and suffix == "_enc" and not self.giou_aware_enc:
-            return super().loss_labels
-        return super().loss_function(loss, suffix)
-
-    def loss_labels(self, outputs: dict, targets: list[dict], indices, num_boxes: float) -> dict:
-        """``loss_class``: the GIoU-aware focal loss."""
-        if self.loss_class_type != "focal_loss":
-            raise ValueError(
-                f"{type(self).__name__}: the GIoU-aware class loss needs loss_class_type 'focal_loss', got "
-                f"{self.loss_class_type!r}"
-            )
+    def forward(
+        self,
+        outputs: dict,
+        targets: list[dict],
+        indices,
+        num_boxes: float,
+        iou_eps: float = 1e-6,
+        stages: StageMatches | None = None,
+    ) -> torch.Tensor:
+        """Scalar ``loss_class`` of one layer."""
         logits = outputs["pred_logits"]
-        batch_idx, src_idx = self._get_src_permutation_idx(indices)
-        matched_labels = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices, strict=True)])
-        matched_boxes = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices, strict=True)])
-        onehot = torch.zeros_like(logits, dtype=torch.float)
-        onehot[batch_idx, src_idx, matched_labels.to(logits.device)] = 1
+        matched = matched_targets(targets, indices, logits.device)
         giou = paired_generalized_box_iou(
-            box_cxcywh_to_xyxy(outputs["pred_boxes"][batch_idx, src_idx].float()),
-            box_cxcywh_to_xyxy(matched_boxes.to(logits.device).float()),
-            eps=self.iou_eps,
+            box_cxcywh_to_xyxy(outputs["pred_boxes"][matched.batch_idx, matched.query_idx].float()),
+            box_cxcywh_to_xyxy(matched.boxes.float()),
+            eps=iou_eps,
         )
         quality = torch.zeros(logits.shape[:2], device=logits.device)
-        quality[batch_idx, src_idx] = (giou.detach() + 1) / 2
-        loss = giou_aware_focal_loss(logits, onehot, quality, self.alpha, self.gamma, reduction="sum")
-        return {"loss_class": loss / num_boxes}
+        quality[matched.batch_idx, matched.query_idx] = (giou.detach() + 1) / 2
+        onehot = matched.onehot(logits.float())
+        return (
+            giou_aware_focal_loss(logits, onehot, quality, self.alpha, self.gamma, reduction="sum")
+            / num_boxes
+        )
 
-
-class RankDetrCriterion(GIoUAwareClassLossMixin, TwoStageCriterion):
-    """Rank-DETR's criterion (official ``RankDetrCriterion``): :class:`TwoStageCriterion` with the GIoU-aware
-    class loss. Arguments: :class:`TwoStageCriterion`'s."""
-
-
-class RankDINOCriterion(GIoUAwareClassLossMixin, DINOCriterion):
-    """:class:`DINOCriterion` with the GIoU-aware class loss (also on the denoising queries). Arguments:
-    :class:`DINOCriterion`'s."""
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}"

@@ -4,13 +4,15 @@ every Rank-DETR config (COCO, shapes) states the changes once."""
 from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
+from detrkit.config.criterion_edits import matching_criterion, set_class_loss, take_focal_parameters
 from detrkit.config.model_edits import detrkit_decoder_class, detrkit_detector_class
-from detrkit_projects.rank_detr.modeling.giou_aware_loss import RankDetrCriterion, RankDINOCriterion
+from detrkit.modeling.criterion import FocalClassLoss
+from detrkit_projects.rank_detr.modeling.giou_aware_loss import GIoUAwareClassLoss
 from detrkit_projects.rank_detr.modeling.high_order_matcher import HighOrderMatcher
 from detrkit_projects.rank_detr.modeling.query_rank import QueryRanking
 from detrkit_projects.rank_detr.modeling.rank_adaptive_head import RankAdaptiveClassHead
 
-__all__ = ["high_order_matcher", "to_rank_detr", "to_rank_dino", "with_rank_modules"]
+__all__ = ["high_order_matcher", "to_rank_criterion", "to_rank_detr", "to_rank_dino", "with_rank_modules"]
 
 
 def high_order_matcher(hungarian, matcher_change_iter: int, iou_order_alpha: float = 4.0):
@@ -19,6 +21,18 @@ def high_order_matcher(hungarian, matcher_change_iter: int, iou_order_alpha: flo
     return L(HighOrderMatcher)(
         **costs, iou_order_alpha=iou_order_alpha, matcher_change_iter=matcher_change_iter
     )
+
+
+def to_rank_criterion(criterion, matcher_change_iter: int) -> None:
+    """The LazyCall ``criterion`` (detrkit's or detrex's; inside a ``HybridMatchingCriterion`` the wrapped
+    one) made Rank-DETR's in place: the GIoU-aware class loss (eq. 5) on the decoder layers and the
+    denoising queries, the focal loss on the encoder proposals (official code), the high-order matcher from
+    ``matcher_change_iter``."""
+    criterion = matching_criterion(criterion)
+    focal = take_focal_parameters(criterion)
+    set_class_loss(criterion, L(GIoUAwareClassLoss)(**focal))
+    criterion.enc_class_loss = L(FocalClassLoss)(**focal)
+    criterion.matcher = high_order_matcher(criterion.matcher, matcher_change_iter)
 
 
 def with_rank_modules(model, query_groups: Sequence[int | str]) -> None:
@@ -46,9 +60,7 @@ def to_rank_detr(model, matcher_change_iter: int):
     ``model.num_queries_one2many``, followed through overrides), GIoU-aware class loss, high-order matcher
     from ``matcher_change_iter``."""
     with_rank_modules(model, ["${model.num_queries_one2one}", "${model.num_queries_one2many}"])
-    criterion = model.criterion.get("criterion", model.criterion)
-    criterion._target_ = RankDetrCriterion
-    criterion.matcher = high_order_matcher(criterion.matcher, matcher_change_iter)
+    to_rank_criterion(model.criterion, matcher_change_iter)
     return model
 
 
@@ -58,6 +70,5 @@ def to_rank_dino(model, matcher_change_iter: int):
     with positions from the sorted boxes (DINO's decoder), GIoU-aware class loss, high-order matcher from
     ``matcher_change_iter``."""
     with_rank_modules(model, ["${model.num_queries}"])
-    model.criterion._target_ = RankDINOCriterion
-    model.criterion.matcher = high_order_matcher(model.criterion.matcher, matcher_change_iter)
+    to_rank_criterion(model.criterion, matcher_change_iter)
     return model

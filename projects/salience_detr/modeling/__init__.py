@@ -1,10 +1,11 @@
 """Salience DETR's modules: salience supervision, hierarchical token filtering, background embedding,
-cross-level token fusion, redundancy removal, the transformer, the detector and its criterion (the scorer and
+cross-level token fusion, redundancy removal, the transformer, the detector and its losses (the scorer and
 the selective encoder are detrkit's, shared with Focus-DETR)."""
 
 from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
 from detrkit_projects.salience_detr.modeling.criterion import (
-    SalienceDETRCriterion,
+    IoUAwareClassLoss,
+    SalienceLoss,
     iou_aware_focal_loss,
 )
 from detrkit_projects.salience_detr.modeling.query_selector import (
@@ -33,11 +34,12 @@ __all__ = [
     "CrossLevelTokenFusion",
     "GlobalContextGate",
     "HierarchicalTokenSelector",
+    "IoUAwareClassLoss",
     "RedundancyRemovalQuerySelector",
     "RepVGGPluXBlock",
     "SalienceDETR",
-    "SalienceDETRCriterion",
     "SalienceDETRTransformer",
+    "SalienceLoss",
     "SalienceTargetGenerator",
     "iou_aware_focal_loss",
     "remove_redundant_tokens",

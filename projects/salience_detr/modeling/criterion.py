@@ -1,18 +1,19 @@
-"""Salience DETR's criterion (official code): DINO's matching, box and denoising losses with an IoU-aware
-(varifocal-style) classification loss, plus the salience loss ``loss_salience``."""
+"""Salience DETR's losses (official code), as the slots of detrkit's criteria: the IoU-aware
+(varifocal-style) class loss and the salience token loss ``loss_salience``. Salience DETR's criterion is
+``DINOCriterion(class_loss=IoUAwareClassLoss(), extra_losses=[SalienceLoss()], iou_eps=0)``."""
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from detrkit.modeling.criterion import DINOCriterion
+from detrkit.modeling.criterion import StageMatches, matched_targets
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy, paired_box_iou
 from detrkit_projects.salience_detr.modeling.salience_supervision import (
     SalienceTargetGenerator,
     salience_focal_loss,
 )
 
-__all__ = ["SalienceDETRCriterion", "iou_aware_focal_loss"]
+__all__ = ["IoUAwareClassLoss", "SalienceLoss", "iou_aware_focal_loss"]
 
 
 def iou_aware_focal_loss(
@@ -31,61 +32,73 @@ def iou_aware_focal_loss(
     return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="none")
 
 
-class SalienceDETRCriterion(DINOCriterion):
-    """:class:`DINOCriterion` with the official code's classification loss and ``loss_salience``.
-
-    ``loss_class`` (every decoder layer, encoder proposals, denoising): :func:`iou_aware_focal_loss` with
-    the IoU of each matched prediction and its target (detached), summed and divided by ``num_boxes``; with
-    ``iou_aware_class_loss=False`` DINO's focal loss. ``loss_salience`` (weight 2 in the configs):
-    :func:`salience_focal_loss` of ``outputs["salience_logits"]`` ``(bs, S)`` against the targets of
-    ``target_generator`` built from each target's ``"boxes_xyxy"`` (input pixels) and ``"input_size"`` (the
-    padded batch's ``(H, W)``) and ``outputs["spatial_shapes"]``.
+class IoUAwareClassLoss(nn.Module):
+    """Salience DETR's ``loss_class`` (official code): :func:`iou_aware_focal_loss` of the ``(bs, nq, C)``
+    logits with the IoU (criterion's ``iou_eps``) of each matched prediction and its target (detached) as
+    quality, summed and divided by ``num_boxes``. A class-loss slot of detrkit's criteria (see
+    :mod:`detrkit.modeling.criterion.class_losses`).
 
     Args:
-        *args, **kwargs: :class:`DINOCriterion`'s (the focal ``alpha``/``gamma`` also serve the new losses).
-        target_generator: None builds ``SalienceTargetGenerator()`` (official code: level gating).
-        iou_aware_class_loss: the official code's IoU-aware class loss (default) or DINO's focal loss.
+        alpha, gamma: focal parameters. Default 0.25, 2.0.
     """
 
-    def __init__(
-        self, *args, target_generator: nn.Module | None = None, iou_aware_class_loss: bool = True, **kwargs
-    ):
-        super().__init__(*args, **kwargs)
-        self.target_generator = SalienceTargetGenerator() if target_generator is None else target_generator
-        self.iou_aware_class_loss = iou_aware_class_loss
+    def __init__(self, alpha: float = 0.25, gamma: float = 2.0):
+        super().__init__()
+        self.alpha = alpha
+        self.gamma = gamma
 
-    def loss_labels(self, outputs: dict, targets: list[dict], indices, num_boxes: float) -> dict:
-        """``loss_class``: see the class docstring."""
-        if not self.iou_aware_class_loss:
-            return super().loss_labels(outputs, targets, indices, num_boxes)
+    def forward(
+        self,
+        outputs: dict,
+        targets: list[dict],
+        indices,
+        num_boxes: float,
+        iou_eps: float = 0.0,
+        stages: StageMatches | None = None,
+    ) -> torch.Tensor:
+        """Scalar ``loss_class`` of one layer."""
         logits = outputs["pred_logits"]
-        idx = self._get_src_permutation_idx(indices)
-        src_boxes = outputs["pred_boxes"][idx]
-        tgt_boxes = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices, strict=True)]).to(
-            src_boxes
-        )
+        matched = matched_targets(targets, indices, logits.device)
+        src_boxes = outputs["pred_boxes"][matched.batch_idx, matched.query_idx]
         quality = logits.new_zeros(logits.shape[:2])
-        quality[idx] = paired_box_iou(
-            box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(tgt_boxes), eps=self.iou_eps
+        quality[matched.batch_idx, matched.query_idx] = paired_box_iou(
+            box_cxcywh_to_xyxy(src_boxes), box_cxcywh_to_xyxy(matched.boxes.to(src_boxes)), eps=iou_eps
         ).detach()
-        classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=logits.device)
-        classes[idx] = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices, strict=True)]).to(
-            logits.device, torch.int64
+        loss = iou_aware_focal_loss(
+            logits, matched.onehot(logits), quality, alpha=self.alpha, gamma=self.gamma
         )
-        onehot = F.one_hot(classes, self.num_classes + 1)[..., :-1].to(logits.dtype)
-        loss = iou_aware_focal_loss(logits, onehot, quality, alpha=self.alpha, gamma=self.gamma)
-        return {"loss_class": loss.sum() / num_boxes}
+        return loss.sum() / num_boxes
 
-    def forward(self, outputs: dict, targets: list[dict], dn_metas: dict | None = None) -> dict:
-        """Unweighted losses of :class:`DINOCriterion` and ``loss_salience``."""
-        losses = super().forward(outputs, targets, dn_metas)
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}"
+
+
+class SalienceLoss(nn.Module):
+    """``loss_salience`` (weight 2 in the configs): :func:`salience_focal_loss` of
+    ``outputs["salience_logits"]`` ``(bs, S)`` against the targets of ``target_generator`` built from each
+    target's ``"boxes_xyxy"`` (input pixels) and ``"input_size"`` (the padded batch's ``(H, W)``) and
+    ``outputs["spatial_shapes"]`` ``(L, 2)``. An extra loss of detrkit's criteria.
+
+    Args:
+        target_generator: None builds ``SalienceTargetGenerator()`` (official code: level gating).
+        alpha, gamma: focal parameters. Default 0.25, 2.0.
+    """
+
+    def __init__(self, target_generator: nn.Module | None = None, alpha: float = 0.25, gamma: float = 2.0):
+        super().__init__()
+        self.target_generator = SalienceTargetGenerator() if target_generator is None else target_generator
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def forward(self, outputs: dict, targets: list[dict]) -> dict:
+        """``{"loss_salience": scalar}``, unweighted."""
+        logits = outputs["salience_logits"]
         salience_targets = self.target_generator(
             [t["boxes_xyxy"] for t in targets], outputs["spatial_shapes"], targets[0]["input_size"]
         )
-        losses["loss_salience"] = salience_focal_loss(
-            outputs["salience_logits"],
-            salience_targets.to(outputs["salience_logits"]),
-            self.alpha,
-            self.gamma,
-        )
-        return losses
+        return {
+            "loss_salience": salience_focal_loss(logits, salience_targets.to(logits), self.alpha, self.gamma)
+        }
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, gamma={self.gamma}"

@@ -4,10 +4,11 @@ config (COCO, shapes) states the changes once."""
 from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
+from detrkit.config.criterion_edits import add_extra_loss, set_class_loss, take_focal_parameters
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.transformer import SelectiveTokenEncoder
 from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
-from detrkit_projects.salience_detr.modeling.criterion import SalienceDETRCriterion
+from detrkit_projects.salience_detr.modeling.criterion import IoUAwareClassLoss, SalienceLoss
 from detrkit_projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
 from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
 from detrkit_projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
@@ -56,12 +57,15 @@ def to_salience_detr(
         if token_fusion
         else None
     )
-    model.criterion._target_ = SalienceDETRCriterion
-    model.criterion.target_generator = L(SalienceTargetGenerator)(
+    criterion = model.criterion
+    set_class_loss(criterion, L(IoUAwareClassLoss)(**take_focal_parameters(criterion)))
+    target_generator = L(SalienceTargetGenerator)(
         scale_ranges=tuple(tuple(r) for r in scale_ranges), level_gating=True, confidence="code"
     )
-    model.criterion.weight_dict = {**model.criterion.weight_dict, "loss_salience": salience_loss_weight}
-    model.criterion.iou_eps = 0.0
+    add_extra_loss(
+        criterion, L(SalienceLoss)(target_generator=target_generator), {"loss_salience": salience_loss_weight}
+    )
+    criterion.iou_eps = 0.0
     matcher = model.criterion.matcher
     if not (isinstance(matcher._target_, type) and issubclass(matcher._target_, HungarianMatcher)):
         matcher._target_ = HungarianMatcher  # e.g. detrex's: the same keywords, but its IoUs have an eps

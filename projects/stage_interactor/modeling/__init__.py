@@ -8,15 +8,11 @@ from detrkit_projects.stage_interactor.modeling.adaptive_sampling import (
     sampling_points,
 )
 from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import (
+    CrossStageClassLoss,
     CrossStageLabels,
     candidate_stages,
+    check_scope,
     cross_stage_labels,
-)
-from detrkit_projects.stage_interactor.modeling.csla_criterion import (
-    CrossStageLabelAssignmentMixin,
-    CSLADINOCriterion,
-    CSLASetCriterion,
-    CSLATwoStageCriterion,
 )
 from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
 from detrkit_projects.stage_interactor.modeling.dynamic_mixing import (
@@ -30,26 +26,22 @@ from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, w
 from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
 from detrkit_projects.stage_interactor.modeling.stage_head import StageInteractorStage
 from detrkit_projects.stage_interactor.modeling.stage_interactor import StageInteractor
-from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 __all__ = [
     "AdaptiveSampling3D",
-    "CSLADINOCriterion",
-    "CSLASetCriterion",
-    "CSLATwoStageCriterion",
     "CascadeDynamicMixing",
-    "CrossStageLabelAssignmentMixin",
+    "CrossStageClassLoss",
     "CrossStageLabels",
     "DynamicFilters",
     "FilterAdapter",
     "InitialQueryGenerator",
     "StageInteractor",
-    "StageInteractorCriterion",
     "StageInteractorDecoder",
     "StageInteractorStage",
     "StaticMixing",
     "adapt_filter",
     "candidate_stages",
+    "check_scope",
     "cross_stage_labels",
     "level_weights",
     "sampling_points",

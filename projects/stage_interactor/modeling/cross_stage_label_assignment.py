@@ -14,12 +14,27 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
+from detrkit.modeling.criterion import FocalClassLoss, StageMatches
+from detrkit.modeling.losses import quality_focal_loss
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy, paired_box_iou
+from detrkit.utils import comm
 
-__all__ = ["CrossStageLabels", "candidate_stages", "cross_stage_labels"]
+__all__ = ["CrossStageClassLoss", "CrossStageLabels", "candidate_stages", "check_scope", "cross_stage_labels"]
 
 Indices = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def check_scope(scope: tuple[int, int | None]) -> tuple[int, int | None]:
+    """``scope`` as a tuple; a ValueError when it excludes offset 0 (a stage's own match decides its
+    regression target and must be a label candidate too)."""
+    low, high = scope
+    if low > 0 or (high is not None and high < 0):
+        raise ValueError(
+            f"scope {tuple(scope)} must contain offset 0 (the stage's own match): low <= 0 <= high"
+        )
+    return low, high
 
 
 def candidate_stages(stage: int, num_stages: int, scope: tuple[int, int | None] = (-1, None)) -> list[int]:
@@ -33,9 +48,7 @@ def candidate_stages(stage: int, num_stages: int, scope: tuple[int, int | None] 
     """
     if not 0 <= stage < num_stages:
         raise ValueError(f"stage {stage} is not one of the {num_stages} stages")
-    low, high = scope
-    if low > 0 or (high is not None and high < 0):
-        raise ValueError(f"scope {scope} must contain offset 0 (the stage's own match): low <= 0 <= high")
+    low, high = check_scope(scope)
     last = num_stages - 1 if high is None else min(stage + high, num_stages - 1)
     return list(range(max(stage + low, 0), last + 1))
 
@@ -99,3 +112,76 @@ def cross_stage_labels(
             assigned[flat] = True
     shape = (bs, num_queries, num_classes)
     return CrossStageLabels(iou.view(shape), assigned.view(shape))
+
+
+class CrossStageClassLoss(nn.Module):
+    """Cross-stage label assignment (CSLA) as the class-loss slot of detrkit's criteria (see
+    :mod:`detrkit.modeling.criterion.class_losses`): for decoder layer ``i`` (the criterion passes every
+    layer's Hungarian matches as :class:`~detrkit.modeling.criterion.StageMatches`), ``loss_class`` is the
+    :func:`~detrkit.modeling.losses.quality_focal_loss` of the ``(bs, nq, C)`` logits against the 0/1 labels
+    :func:`cross_stage_labels` gathers from the matches of layers ``[i + scope[0], i + scope[1]]`` with IoU at
+    least ``iou_threshold`` (times their gathered IoU with ``quality_target="iou"``), summed and divided by
+    ``max(number of labels averaged over processes, num_boxes)``. With 0/1 targets the quality focal loss is
+    the sigmoid focal loss. The box losses keep each layer's own matches (the criterion's). Layers without
+    stage matches (encoder proposals, denoising queries) use ``fallback``.
+
+    Args:
+        scope: ``(low, high)`` layer offsets gathered by each layer, ``high`` None for the last layer
+            (paper: ``[i - 1, L]``, Table 13). Default ``(-1, None)``.
+        iou_threshold: the IoU a gathered match needs to become a label (paper Table 14: 0.5); None
+            disables the check. Default 0.5.
+        quality_target: the positive target: ``"label"`` (1: the sigmoid focal loss, as the official
+            StageInteractor configs and the CSLA-on-DETR experiments) or ``"iou"`` (the gathered IoU, the
+            StageInteractor paper's reading).
+        alpha, gamma: focal parameters. Default 0.25, 2.0.
+        fallback: the class loss of layers without stage matches; None: :class:`FocalClassLoss` with
+            ``alpha``, ``gamma`` (e.g. Salience DETR's IoU-aware loss when CSLA joins its criterion).
+    """
+
+    def __init__(
+        self,
+        scope: tuple[int, int | None] = (-1, None),
+        iou_threshold: float | None = 0.5,
+        quality_target: str = "label",
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        fallback: nn.Module | None = None,
+    ):
+        super().__init__()
+        if iou_threshold is not None and not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in [0, 1] or None, got {iou_threshold}")
+        if quality_target not in ("iou", "label"):
+            raise ValueError(f"quality_target must be 'iou' or 'label', got {quality_target!r}")
+        self.scope = check_scope(scope)
+        self.iou_threshold = iou_threshold
+        self.quality_target = quality_target
+        self.alpha = alpha
+        self.gamma = gamma
+        self.fallback = FocalClassLoss(alpha, gamma) if fallback is None else fallback
+
+    def forward(
+        self,
+        outputs: dict,
+        targets: list[dict],
+        indices,
+        num_boxes: float,
+        iou_eps: float = 0.0,
+        stages: StageMatches | None = None,
+    ) -> torch.Tensor:
+        """Scalar ``loss_class`` of one layer (``indices`` its own matches, which ``stages`` also holds)."""
+        if stages is None:
+            return self.fallback(outputs, targets, indices, num_boxes, iou_eps=iou_eps)
+        logits = outputs["pred_logits"]
+        gathered = cross_stage_labels(
+            stages.boxes, stages.indices, targets, logits.shape[-1], stages.stage, self.scope
+        )
+        labels = gathered.labels(self.iou_threshold)
+        soft_targets = labels * gathered.iou if self.quality_target == "iou" else labels
+        loss = quality_focal_loss(logits, soft_targets, self.alpha, self.gamma, reduction="sum")
+        return loss / max(comm.average_over_processes(labels.sum()), num_boxes)
+
+    def extra_repr(self) -> str:
+        return (
+            f"scope={self.scope}, iou_threshold={self.iou_threshold}, "
+            f"quality_target={self.quality_target!r}, alpha={self.alpha}, gamma={self.gamma}"
+        )

@@ -1,54 +1,34 @@
 """Config helpers: add StageInteractor's cross-stage label assignment (CSLA) and dual cross-attention (DCA) to
 a LazyCall config of any detrkit DETR, so that every config states the change once."""
 
-from detrkit.config.model_edits import detrkit_decoder_class
-from detrkit.modeling.criterion import DINOCriterion, SetCriterion, TwoStageCriterion
-from detrkit_projects.stage_interactor.modeling.csla_criterion import (
-    CSLADINOCriterion,
-    CSLASetCriterion,
-    CSLATwoStageCriterion,
+from detrkit.config import LazyCall as L
+from detrkit.config.criterion_edits import (
+    detrkit_criterion_class,
+    matching_criterion,
+    set_class_loss,
+    take_focal_parameters,
 )
+from detrkit.config.model_edits import detrkit_decoder_class
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
 
 __all__ = ["with_csla", "with_dca"]
 
 
-def _qualified_name(target) -> str:
-    """A config ``_target_`` (a class, or its dotted name as in a saved config) as ``module.QualName``."""
-    return target if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
-
-
-# detrkit's classes, and detrex's classes of the same role (named, so that detrex need not be importable):
-# detrex's criteria take the same constructor keywords and are called the same way, so their detrkit CSLA
-# versions replace them in detrex's own model configs too.
-_CSLA_CRITERIA = {
-    _qualified_name(SetCriterion): CSLASetCriterion,
-    _qualified_name(TwoStageCriterion): CSLATwoStageCriterion,
-    _qualified_name(DINOCriterion): CSLADINOCriterion,
-    "detrex.modeling.criterion.criterion.SetCriterion": CSLASetCriterion,
-    "projects.h_deformable_detr.modeling.deformable_criterion.DeformableCriterion": CSLATwoStageCriterion,
-    "projects.dino.modeling.dn_criterion.DINOCriterion": CSLADINOCriterion,
-}
-
-
-def _replacement(target, table: dict, helper: str, what: str):
-    """``table``'s class for a config's ``_target_``, or a ValueError naming the known ones."""
-    name = _qualified_name(target)
-    if name not in table:
-        raise ValueError(f"{helper}: no {what} version of {name}; known: {sorted(table)}")
-    return table[name]
-
-
 def with_csla(model, scope: tuple[int, int | None] = (-1, None), iou_threshold: float | None = 0.5):
-    """``model`` (a LazyCall detector whose criterion is a ``SetCriterion``, ``TwoStageCriterion`` or
-    ``DINOCriterion``, possibly inside a ``HybridMatchingCriterion``, or detrex's ``SetCriterion``,
-    H-Deformable-DETR ``DeformableCriterion`` or DINO ``DINOCriterion``) with that criterion's CSLA version,
-    in place (and returned)."""
-    criterion = model.criterion
-    if "criterion" in criterion:  # HybridMatchingCriterion: both query groups use the wrapped criterion
-        criterion = criterion.criterion
-    criterion._target_ = _replacement(criterion._target_, _CSLA_CRITERIA, "with_csla", "cross-stage")
-    criterion.csla_scope = scope
-    criterion.csla_iou_threshold = iou_threshold
+    """``model`` (a LazyCall detector whose criterion is detrkit's ``SetCriterion`` family, possibly inside
+    a ``HybridMatchingCriterion``, or detrex's ``SetCriterion``, H-Deformable-DETR ``DeformableCriterion`` or
+    DINO ``DINOCriterion``) with cross-stage label assignment, in place (and returned): the criterion's
+    class loss becomes :class:`CrossStageClassLoss` on the decoder layers, the former class loss (the focal
+    loss for detrex's keywords) staying on the encoder proposals and denoising queries."""
+    criterion = matching_criterion(model.criterion)
+    detrkit_criterion_class(criterion._target_)  # a criterion without the slot fails before any change
+    fallback = criterion.get("class_loss")
+    if fallback is not None and fallback._target_ is CrossStageClassLoss:
+        raise ValueError("with_csla: the criterion's class loss is already cross-stage")
+    csla = L(CrossStageClassLoss)(
+        scope=tuple(scope), iou_threshold=iou_threshold, fallback=fallback, **take_focal_parameters(criterion)
+    )
+    set_class_loss(criterion, csla)
     return model
 
 

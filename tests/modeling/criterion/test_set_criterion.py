@@ -7,7 +7,13 @@ import pytest
 import torch
 from torchvision.ops import box_convert
 
-from detrkit.modeling.criterion import SetCriterion, TwoStageCriterion, set_criterion
+from detrkit.modeling.criterion import (
+    CrossEntropyClassLoss,
+    FocalClassLoss,
+    SetCriterion,
+    TwoStageCriterion,
+    set_criterion,
+)
 from detrkit.modeling.matcher import HungarianMatcher
 
 WEIGHTS = {"loss_class": 1.0, "loss_bbox": 5.0, "loss_giou": 2.0}
@@ -185,5 +191,51 @@ def test_bad_arguments():
         make_criterion(losses=["class", "masks"])
     with pytest.raises(ValueError, match="l1_box_format"):
         make_criterion(l1_box_format="xywh")
-    with pytest.raises(ValueError, match="eos_coef"):
-        make_criterion(TwoStageCriterion, loss_class_type="ce_loss")
+    with pytest.raises(ValueError, match=r"\['alpha'\] given with a class_loss module"):
+        make_criterion(TwoStageCriterion, alpha=0.5, class_loss=FocalClassLoss())
+
+
+def test_ce_loss_defaults_to_detrex_eos_coef():
+    criterion = make_criterion(loss_class_type="ce_loss")
+    assert isinstance(criterion.class_loss, CrossEntropyClassLoss)
+    assert criterion.class_loss.empty_weight.tolist() == pytest.approx([1.0, 1.0, 0.1])
+
+
+def test_class_loss_slot_replaces_the_focal_loss():
+    """A class-loss module decides loss_class of every layer it is given; the box losses are unchanged."""
+
+    class ConstantClassLoss(torch.nn.Module):
+        def forward(self, outputs, targets, indices, num_boxes, iou_eps, stages=None):
+            return outputs["pred_logits"].sum() * 0 + (7.0 if stages is not None else 3.0)
+
+    outputs, targets, by_hand = tiny_case()
+    outputs["enc_outputs"] = {k: v.clone() for k, v in outputs.items()}
+    focal = make_criterion(TwoStageCriterion)(outputs, targets)
+    losses = make_criterion(TwoStageCriterion, class_loss=ConstantClassLoss())(outputs, targets)
+    assert losses["loss_class"].item() == 7.0  # a decoder layer: it sees the stage matches
+    assert losses["loss_class_enc"].item() == 3.0  # the proposals: no stage matches
+    assert_values(losses, {"loss_bbox": by_hand["loss_bbox"], "loss_giou": by_hand["loss_giou"]})
+    separate = make_criterion(
+        TwoStageCriterion, class_loss=ConstantClassLoss(), enc_class_loss=FocalClassLoss()
+    )
+    assert separate(outputs, targets)["loss_class_enc"].item() == pytest.approx(
+        focal["loss_class_enc"].item()
+    )
+
+
+def test_extra_losses_add_their_keys_and_refuse_a_clash():
+    class TokenLoss(torch.nn.Module):
+        def __init__(self, key):
+            super().__init__()
+            self.key = key
+
+        def forward(self, outputs, targets):
+            return {self.key: outputs["pred_logits"].abs().mean()}
+
+    outputs, targets, _ = tiny_case()
+    plain = make_criterion()(outputs, targets)
+    losses = make_criterion(extra_losses=[TokenLoss("loss_a"), TokenLoss("loss_b")])(outputs, targets)
+    assert set(losses) == set(plain) | {"loss_a", "loss_b"}
+    assert losses["loss_a"].item() == pytest.approx(outputs["pred_logits"].abs().mean().item())
+    with pytest.raises(ValueError, match=r"returns \['loss_a'\], already computed"):
+        make_criterion(extra_losses=[TokenLoss("loss_a"), TokenLoss("loss_a")])(outputs, targets)

@@ -7,19 +7,19 @@ import pytest
 import torch
 
 from detrkit.config import LazyConfig, instantiate
+from detrkit.modeling.criterion import DINOCriterion
 from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.events import EventStorage
-from detrkit_projects.mix_and_match.modeling import (
-    CSLASalienceDETRCriterion,
-    to_salience_rank_csla,
-)
+from detrkit_projects.mix_and_match.modeling import to_salience_rank_csla
 from detrkit_projects.rank_detr.modeling import HighOrderMatcher, QueryRanking, RankAdaptiveClassHead
 from detrkit_projects.salience_detr.modeling import (
+    IoUAwareClassLoss,
     RedundancyRemovalQuerySelector,
     SalienceDETR,
     SalienceDETRTransformer,
 )
+from detrkit_projects.stage_interactor.modeling import CrossStageClassLoss
 
 CONFIGS = Path(__file__).parents[3] / "projects" / "mix_and_match" / "configs"
 
@@ -43,7 +43,9 @@ def test_coco_config_combines_the_three_papers():
     assert cfg.model.transformer.query_selector.require_num_queries
     decoder = cfg.model.transformer.decoder
     assert decoder._target_ is DINOTransformerDecoder and decoder.between_layers._target_ is QueryRanking
-    assert cfg.model.criterion._target_ is CSLASalienceDETRCriterion
+    criterion = cfg.model.criterion  # Salience's IoU-aware loss stays on the proposals and denoising queries
+    assert criterion._target_ is DINOCriterion and criterion.class_loss._target_ is CrossStageClassLoss
+    assert criterion.class_loss.fallback._target_ is IoUAwareClassLoss and criterion.iou_eps == 0.0
     assert cfg.model.criterion.matcher.matcher_change_iter == 67500
     assert cfg.model.backbone.freeze_at == 2 and cfg.train.max_iter == 90000
     with pytest.raises(ValueError, match="needs a SalienceDETR config"):

@@ -1,6 +1,7 @@
-"""The cross-stage criteria: with scope [i, i] and no IoU check they are the plain criteria (DINO, H-DETR's
-hybrid), and with the paper's scope their class loss is the focal loss against the gathered labels, normalised
-by max(number of labels, number of boxes), while the box losses stay on each layer's own matches."""
+"""Cross-stage label assignment as the criteria's class loss: with scope [i, i] and no IoU check the
+criteria are the plain ones (DINO, H-DETR's hybrid), and with the paper's scope the class loss is the focal
+loss against the gathered labels, normalised by max(number of labels, number of boxes), while the box losses
+stay on each layer's own matches."""
 
 import pytest
 import torch
@@ -14,11 +15,9 @@ from detrkit.modeling.criterion import (
     build_weight_dict,
 )
 from detrkit.modeling.matcher import HungarianMatcher
-from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import cross_stage_labels
-from detrkit_projects.stage_interactor.modeling.csla_criterion import (
-    CSLADINOCriterion,
-    CSLASetCriterion,
-    CSLATwoStageCriterion,
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import (
+    CrossStageClassLoss,
+    cross_stage_labels,
 )
 
 NUM_CLASSES, NUM_QUERIES, NUM_LAYERS = 3, 8, 3
@@ -58,13 +57,15 @@ def matcher():
     return HungarianMatcher(cost_class=2.0, cost_bbox=5.0, cost_giou=2.0, cost_class_type="focal_loss_cost")
 
 
-def criteria(plain_cls, csla_cls, **csla):
+def criteria(cls, **csla):
+    """``cls`` with its default (focal) class loss, and with :class:`CrossStageClassLoss` ``(**csla)``."""
     weights = build_weight_dict({"loss_class": 1, "loss_bbox": 5, "loss_giou": 2}, NUM_LAYERS, denoising=True)
-    return plain_cls(NUM_CLASSES, matcher(), weights), csla_cls(NUM_CLASSES, matcher(), weights, **csla)
+    plain = cls(NUM_CLASSES, matcher(), weights)
+    return plain, cls(NUM_CLASSES, matcher(), weights, class_loss=CrossStageClassLoss(**csla))
 
 
 def test_own_scope_without_threshold_equals_dino_criterion():
-    plain, csla = criteria(DINOCriterion, CSLADINOCriterion, csla_scope=(0, 0), csla_iou_threshold=None)
+    plain, csla = criteria(DINOCriterion, scope=(0, 0), iou_threshold=None)
     outputs = {**random_outputs(), "enc_outputs": random_layer(torch.Generator().manual_seed(5))}
     dn_outputs = random_outputs(seed=1)
     dn_metas = {"dn_num": 2, "single_padding": 4, "output_known_lbs_bboxes": dn_outputs}
@@ -76,7 +77,7 @@ def test_own_scope_without_threshold_equals_dino_criterion():
 
 
 def test_own_scope_without_threshold_equals_deformable_detr_criterion():
-    plain, csla = criteria(SetCriterion, CSLASetCriterion, csla_scope=(0, 0), csla_iou_threshold=None)
+    plain, csla = criteria(SetCriterion, scope=(0, 0), iou_threshold=None)
     expected = plain(random_outputs(), targets())
     losses = csla(random_outputs(), targets())
     assert set(losses) == set(expected) and len(losses) == 3 * NUM_LAYERS
@@ -85,9 +86,7 @@ def test_own_scope_without_threshold_equals_deformable_detr_criterion():
 
 
 def test_own_scope_without_threshold_equals_hybrid_criterion():
-    plain, csla = criteria(
-        TwoStageCriterion, CSLATwoStageCriterion, csla_scope=(0, 0), csla_iou_threshold=None
-    )
+    plain, csla = criteria(TwoStageCriterion, scope=(0, 0), iou_threshold=None)
     outputs = {**random_outputs(), **random_outputs(seed=2, prefix="_one2many")}
     expected = HybridMatchingCriterion(plain, k_one2many=2)(outputs, targets())
     losses = HybridMatchingCriterion(csla, k_one2many=2)(outputs, targets())
@@ -105,7 +104,7 @@ def focal_loss_reference(logits, labels, alpha=0.25, gamma=2.0):
 
 
 def test_paper_scope_class_loss_uses_the_gathered_labels():
-    plain, csla = criteria(DINOCriterion, CSLADINOCriterion)
+    plain, csla = criteria(DINOCriterion)
     outputs = random_outputs()
     losses = csla(outputs, targets())
     expected_plain = plain(outputs, targets())
@@ -129,13 +128,15 @@ def test_paper_scope_class_loss_uses_the_gathered_labels():
     )
 
 
-def test_needs_the_focal_class_loss():
-    with pytest.raises(ValueError, match="focal_loss"):
-        CSLATwoStageCriterion(NUM_CLASSES, matcher(), {}, loss_class_type="ce_loss", eos_coef=0.1)
-    with pytest.raises(ValueError, match="csla_iou_threshold"):
-        CSLADINOCriterion(NUM_CLASSES, matcher(), {}, csla_iou_threshold=1.5)
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="iou_threshold"):
+        CrossStageClassLoss(iou_threshold=1.5)
+    with pytest.raises(ValueError, match="quality_target"):
+        CrossStageClassLoss(quality_target="giou")
+    with pytest.raises(ValueError, match="must contain offset 0"):
+        CrossStageClassLoss(scope=(1, None))
 
 
 def test_is_a_drop_in_module():
-    _, csla = criteria(DINOCriterion, CSLADINOCriterion)
-    assert isinstance(csla, nn.Module) and "csla_scope=(-1, None)" in repr(csla)
+    _, csla = criteria(DINOCriterion)
+    assert isinstance(csla.class_loss, nn.Module) and "scope=(-1, None)" in repr(csla)

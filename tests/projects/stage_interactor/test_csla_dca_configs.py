@@ -10,14 +10,14 @@ from tiny_configs import TINY, config_loader, tiny_batch, train_and_evaluate
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers.multi_scale_deform_attn import MultiScaleDeformableAttention
-from detrkit.modeling.criterion import DINOCriterion, build_weight_dict
+from detrkit.modeling.criterion import DINOCriterion, TwoStageCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.meta_arch import DINO
 from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.utils.analysis import trainable_parameter_count
 from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import QueryRanking, RankAdaptiveClassHead
-from detrkit_projects.stage_interactor.modeling.csla_criterion import CSLADINOCriterion, CSLATwoStageCriterion
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
 from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 
 ROOT = Path(__file__).parents[3] / "projects"
@@ -27,15 +27,26 @@ CONFIGS = ROOT / "stage_interactor" / "configs"
 load = config_loader(CONFIGS)
 
 
-def test_configs_use_the_cross_stage_criteria():
+def is_cross_stage(criterion, cls) -> bool:
+    """The LazyCall ``criterion`` is a ``cls`` whose class loss is cross-stage, with the paper's scope and
+    threshold, and the focal loss (the fallback's default) on the proposals and denoising queries."""
+    csla = criterion.class_loss
+    return (
+        criterion._target_ is cls
+        and csla._target_ is CrossStageClassLoss
+        and (csla.scope, csla.iou_threshold, csla.fallback) == ((-1, None), 0.5, None)
+        and (csla.alpha, csla.gamma) == (0.25, 2.0)
+        and "alpha" not in criterion
+    )
+
+
+def test_configs_use_the_cross_stage_class_loss():
     dino = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
-    assert dino.model.criterion._target_ is CSLADINOCriterion
-    assert (dino.model.criterion.csla_scope, dino.model.criterion.csla_iou_threshold) == ((-1, None), 0.5)
-    assert dino.train.max_iter == 90000
+    assert is_cross_stage(dino.model.criterion, DINOCriterion) and dino.train.max_iter == 90000
     h_detr = LazyConfig.load(str(CONFIGS / "h_detr_csla_r50_12ep.py"))
-    assert h_detr.model.criterion.criterion._target_ is CSLATwoStageCriterion
+    assert is_cross_stage(h_detr.model.criterion.criterion, TwoStageCriterion)
     shapes = LazyConfig.load(str(CONFIGS / "dino_csla_shapes.py"))
-    assert shapes.model.criterion._target_ is CSLADINOCriterion and shapes.train.max_iter == 720
+    assert is_cross_stage(shapes.model.criterion, DINOCriterion) and shapes.train.max_iter == 720
 
 
 def test_dca_adds_exactly_one_cross_attention_and_norm_per_layer():
@@ -57,8 +68,13 @@ def test_dca_adds_exactly_one_cross_attention_and_norm_per_layer():
 
 def test_with_helpers_reject_unknown_classes():
     cfg = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
-    with pytest.raises(ValueError, match="no cross-stage version"):
-        with_csla(cfg.model)  # already cross-stage
+    with pytest.raises(ValueError, match="already cross-stage"):
+        with_csla(cfg.model)
+    cfg.model.criterion.class_loss = None
+    cfg.model.criterion._target_ = "some.module.Criterion"
+    with pytest.raises(ValueError, match="some.module.Criterion has no class_loss/extra_losses slots"):
+        with_csla(cfg.model)
+    assert cfg.model.criterion.class_loss is None  # nothing changed
     cfg.model.transformer.decoder._target_ = "torch.nn.Linear"
     with pytest.raises(ValueError, match="torch.nn.Linear is not a decoder with the slot"):
         with_dca(cfg.model)
@@ -74,11 +90,11 @@ def test_decoders_take_any_positive_number_of_cross_attentions():
 
 def test_with_helpers_take_detrex_classes_by_name():
     # detrex's classes, named as a saved config names them (detrex itself: tests/integration)
-    cfg = LazyConfig.load(str(CONFIGS / "dino_csla_r50_4scale_12ep.py"))
+    cfg = LazyConfig.load(str(ROOT / "dino" / "configs" / "dino_r50_4scale_12ep.py"))
     cfg.model.criterion._target_ = "projects.dino.modeling.dn_criterion.DINOCriterion"
     cfg.model.transformer.decoder._target_ = "projects.dino.modeling.dino_transformer.DINOTransformerDecoder"
     assert with_dca(with_csla(cfg.model)) is cfg.model
-    assert cfg.model.criterion._target_ is CSLADINOCriterion
+    assert is_cross_stage(cfg.model.criterion, DINOCriterion)
     assert cfg.model.transformer.decoder._target_ is DINOTransformerDecoder
     assert cfg.model.transformer.decoder.num_cross_attentions == 2
 
@@ -131,12 +147,12 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order(detrex_outputs)
     detector rebuilds the order with the decoder hook's rule."""
     torch.manual_seed(0)
     cfg = load(ROOT / "rank_detr" / "configs" / "rank_detr_shapes.py")
-    cfg.model.criterion._target_ = DINOCriterion  # Rank-DETR's decoder, DINO's losses
+    cfg.model.criterion.class_loss = None  # Rank-DETR's decoder, DINO's focal class loss
     cfg.model.criterion.matcher._target_ = HungarianMatcher
     del cfg.model.criterion.matcher.matcher_change_iter, cfg.model.criterion.matcher.iou_order_alpha
     cfg.model = with_csla(cfg.model)
     model = instantiate(cfg.model)
-    assert type(model) is DINO and isinstance(model.criterion, CSLADINOCriterion)
+    assert type(model) is DINO and isinstance(model.criterion.class_loss, CrossStageClassLoss)
     assert isinstance(model.class_bias, RankAdaptiveClassHead)
     assert isinstance(model.transformer.decoder.between_layers, QueryRanking)
     seen = {}

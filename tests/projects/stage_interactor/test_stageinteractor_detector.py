@@ -9,11 +9,12 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers import ShapeSpec
-from detrkit.modeling.criterion import build_weight_dict
+from detrkit.modeling.criterion import SetCriterion, build_weight_dict
 from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.structures.boxes import Boxes
 from detrkit.structures.instances import Instances
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
 from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
 from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
 from detrkit_projects.stage_interactor.modeling.stage_head import (
@@ -23,7 +24,6 @@ from detrkit_projects.stage_interactor.modeling.stage_head import (
     xyxy_to_xyzr,
     xyzr_to_xyxy,
 )
-from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 CONFIG = "projects/stage_interactor/configs/models/stageinteractor_r50.py"
 
@@ -180,8 +180,13 @@ def test_criterion_class_targets_are_gathered_ious_and_boxes_use_each_stages_mat
     big = 10.0
     stage0_logits = torch.tensor([[[0.0, -big], [0.0, big]]])
     stage1_logits = torch.tensor([[[0.0, big], [0.0, -big]]])
-    criterion = StageInteractorCriterion(
-        num_classes=2, matcher=HungarianMatcher(2.0, 5.0, 2.0), weight_dict={}, csla_scope=(-1, None)
+    criterion = SetCriterion(
+        num_classes=2,
+        matcher=HungarianMatcher(2.0, 5.0, 2.0),
+        weight_dict={},
+        class_loss=CrossStageClassLoss(scope=(-1, None), quality_target="iou"),
+        l1_box_format="xyxy",
+        iou_eps=0.0,
     )
     outputs = {
         "pred_logits": stage1_logits,

@@ -7,13 +7,13 @@ L1 5, GIoU 2; Hungarian costs 2/5/2."""
 from detrkit.config import LazyCall as L
 from detrkit.layers import ShapeSpec
 from detrkit.modeling.backbone import ResNet
-from detrkit.modeling.criterion import build_weight_dict
+from detrkit.modeling.criterion import SetCriterion, build_weight_dict
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.neck import ChannelMapper
+from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
 from detrkit_projects.stage_interactor.modeling.decoder import StageInteractorDecoder
 from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
 from detrkit_projects.stage_interactor.modeling.stage_interactor import StageInteractor
-from detrkit_projects.stage_interactor.modeling.stage_interactor_criterion import StageInteractorCriterion
 
 model = L(StageInteractor)(
     backbone=L(ResNet)(depth=50, out_features=("res2", "res3", "res4", "res5"), freeze_at=2, norm="FrozenBN"),
@@ -48,7 +48,7 @@ model = L(StageInteractor)(
         static_mixing="channel_spatial",
     ),
     num_classes=80,
-    criterion=L(StageInteractorCriterion)(
+    criterion=L(SetCriterion)(
         num_classes="${..num_classes}",
         matcher=L(HungarianMatcher)(
             cost_class=2.0,
@@ -62,11 +62,15 @@ model = L(StageInteractor)(
         weight_dict=build_weight_dict(
             {"loss_class": 2.0, "loss_bbox": 5.0, "loss_giou": 2.0}, num_decoder_layers=6, two_stage=False
         ),
-        alpha=0.25,
-        gamma=2.0,
-        csla_scope=(-1, None),
-        csla_iou_threshold=0.5,
-        quality_target="label",  # the official code's hard 0/1 targets (README: paper vs code)
+        class_loss=L(CrossStageClassLoss)(
+            scope=(-1, None),
+            iou_threshold=0.5,
+            quality_target="label",  # the official code's hard 0/1 targets (README: paper vs code)
+            alpha=0.25,
+            gamma=2.0,
+        ),
+        l1_box_format="xyxy",  # the official L1 on normalised xyxy boxes
+        iou_eps=0.0,  # mmdet's box overlaps: eps-free for boxes of positive area
     ),
     feature_strides=(4, 8, 16, 32),
     pixel_mean=[123.675, 116.280, 103.530],

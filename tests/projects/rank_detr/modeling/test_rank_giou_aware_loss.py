@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+from detrkit.modeling.criterion import FocalClassLoss, TwoStageCriterion
 from detrkit.modeling.losses import sigmoid_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
-from detrkit_projects.rank_detr.modeling import RankDetrCriterion, giou_aware_focal_loss
+from detrkit_projects.rank_detr.modeling import GIoUAwareClassLoss, giou_aware_focal_loss
 
 
 def _softplus(x: float) -> float:
@@ -45,13 +46,20 @@ def test_equals_the_focal_loss_when_the_target_is_one():
     torch.testing.assert_close(ours.double(), sigmoid_focal_loss(logits, onehot, reduction="none").double())
 
 
-def test_criterion_uses_t_from_the_giou_and_keeps_focal_for_the_encoder_proposals():
-    criterion = RankDetrCriterion(
+def rank_criterion(**kwargs) -> TwoStageCriterion:
+    """Rank-DETR's criterion as its configs build it (official ``RankDetrCriterion``)."""
+    return TwoStageCriterion(
         num_classes=2,
         matcher=HungarianMatcher(cost_class=2, cost_bbox=5, cost_giou=2),
         weight_dict={},
-        two_stage_binary_cls=True,
+        class_loss=GIoUAwareClassLoss(),
+        enc_class_loss=FocalClassLoss(),
+        **kwargs,
     )
+
+
+def test_criterion_uses_t_from_the_giou_and_keeps_focal_for_the_encoder_proposals():
+    criterion = rank_criterion(two_stage_binary_cls=True)
     # query 0 (cx, cy, w, h) = (.5, .5, .2, .4) vs the target (.5, .5, .4, .4): IoU = GIoU = 0.5, t = 0.75
     boxes = torch.tensor([[[0.5, 0.5, 0.2, 0.4], [0.1, 0.1, 0.05, 0.05]]])
     outputs = {
@@ -85,12 +93,7 @@ def test_the_giou_of_t_divides_by_union_and_hull_plus_the_criterions_iou_eps():
         max(pred[1] + pred[3] / 2, gt[1] + gt[3] / 2) - min(pred[1] - pred[3] / 2, gt[1] - gt[3] / 2)
     )
     for eps in (1e-6, 0.0):
-        criterion = RankDetrCriterion(
-            num_classes=2,
-            matcher=HungarianMatcher(cost_class=2, cost_bbox=5, cost_giou=2),
-            weight_dict={},
-            iou_eps=eps,
-        )
+        criterion = rank_criterion(iou_eps=eps)
         t = (inter / (union + eps) - (hull - union) / (hull + eps) + 1) / 2
         assert criterion(outputs, targets)["loss_class"].item() == pytest.approx(_hand_value(t), rel=1e-5)
     t_with, t_without = ((inter / (union + e) - (hull - union) / (hull + e) + 1) / 2 for e in (1e-6, 0.0))
