@@ -5,7 +5,10 @@
 import importlib.util
 from pathlib import Path
 
-__all__ = ["PROJECTS_PREFIX", "project_config_file"]
+__all__ = ["PROJECTS_PREFIX", "project_config_file", "project_config_files"]
+
+#: modules of a ``configs/`` folder that are not configs: the package marker and the config helpers
+NOT_CONFIGS = ("__init__.py", "helpers.py")
 
 PROJECTS_PREFIX = "projects/"
 
@@ -41,3 +44,9 @@ def project_config_file(config_path: str) -> str:
             f"{config_path!r} is not a detrkit project config (looked for {path}); projects: {projects}"
         )
     return str(path)
+
+
+def project_config_files() -> list[Path]:
+    """Every config file of every project (``projects/<project>/configs/*.py``, sorted, without the
+    :data:`NOT_CONFIGS` modules)."""
+    return sorted(p for p in _projects_root().glob("*/configs/*.py") if p.name not in NOT_CONFIGS)

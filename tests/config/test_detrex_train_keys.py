@@ -2,12 +2,11 @@
 ``default_setup`` read, with detrex's defaults where the config does not set its own value, so detrex's
 train_net runs our configs unchanged (tests/integration runs it)."""
 
-from pathlib import Path
-
 import pytest
 from omegaconf import OmegaConf
 
 from detrkit.config import LazyConfig, get_config
+from detrkit.config.project_configs import project_config_files
 
 # detrex's configs/common/train.py (commit e244e6c): every key, with its default
 DETREX_TRAIN = {
@@ -29,8 +28,7 @@ DETREX_TRAIN = {
     "model_ema": {"enabled": False, "decay": 0.999, "device": "", "use_ema_weights_for_eval_only": False},
     "device": "cuda",
 }
-CONFIGS = sorted((Path(__file__).parents[2] / "projects").glob("*/configs/*.py"))
-CONFIGS = [c for c in CONFIGS if c.name != "coco_r50_common.py"]
+CONFIGS = [c for c in project_config_files() if c.name != "coco_r50_common.py"]
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

@@ -4,17 +4,16 @@ when the config is loaded would keep writing into ``./output/<config>``, another
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 import torch
 
 from detrkit.config import LazyConfig, instantiate
+from detrkit.config.project_configs import project_config_files
 from detrkit.data import MetadataCatalog
 from detrkit.structures import Boxes, Instances
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(REPO.glob("projects/*/configs/*.py"))
+CONFIGS = project_config_files()
 
 
 @pytest.fixture(scope="module")

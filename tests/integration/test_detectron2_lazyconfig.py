@@ -4,13 +4,15 @@ optimizer on it and the LR schedule; the data loaders too for the shapes configs
 from pathlib import Path
 
 import pytest
-from detrex_env import REPO, skip_unless_available
+from detrex_env import skip_unless_available
 
 skip_unless_available()
 
 from detectron2.config import LazyConfig, instantiate
 
-CONFIGS = sorted(p for p in (REPO / "projects").glob("*/configs/*.py") if p.name != "coco_r50_common.py")
+from detrkit.config.project_configs import project_config_files
+
+CONFIGS = [p for p in project_config_files() if p.name != "coco_r50_common.py"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parents[1].name}/{p.name}" for p in CONFIGS])

@@ -5,7 +5,7 @@ half of the tokens."""
 
 import math
 
-from detrkit_projects.focus_detr.modeling.lazy_configs import to_focus_detr
+from detrkit_projects.focus_detr.configs.helpers import to_focus_detr
 
 from ...dino.configs.dino_shapes import (
     FLOAT32_MAX_ITER,
@@ -17,7 +17,7 @@ from ...dino.configs.dino_shapes import (
     train,
 )
 
-model = to_focus_detr(
+to_focus_detr(
     model,
     keep_ratio=0.5,
     layer_ratios=(1.0,),

@@ -3,7 +3,8 @@ optimizer groups) with Rank-DETR's ranking decoder, rank-adaptive head and high-
 iteration 67,500 of 90,000) and StageInteractor's cross-stage label assignment. No published number: a
 combination to try."""
 
-from detrkit_projects.mix_and_match.modeling import to_salience_rank_csla
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
+from detrkit_projects.mix_and_match.configs.helpers import to_salience_rank_csla
 
 from ...salience_detr.configs.salience_detr_r50_4scale_12ep import (
     dataloader,
@@ -13,6 +14,6 @@ from ...salience_detr.configs.salience_detr_r50_4scale_12ep import (
     train,
 )
 
-model = to_salience_rank_csla(model, matcher_change_iter=67500)
+to_salience_rank_csla(model, matcher_change_iter=9 * COCO_ITERS_PER_EPOCH)
 train.output_dir = "./output/mix_salience_rank_csla_r50_4scale_12ep"
 dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

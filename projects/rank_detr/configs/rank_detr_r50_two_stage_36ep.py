@@ -9,6 +9,6 @@ from .rank_detr_r50_two_stage_12ep import dataloader, model, optimizer, train
 lr_multiplier = get_config("common/coco_schedule.py").lr_multiplier_36ep
 
 train.max_iter = 36 * COCO_ITERS_PER_EPOCH
-model.criterion.criterion.matcher.matcher_change_iter = 202500
+model.criterion.criterion.matcher.matcher_change_iter = 27 * COCO_ITERS_PER_EPOCH
 train.output_dir = "./output/rank_detr_r50_two_stage_36ep"
 dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

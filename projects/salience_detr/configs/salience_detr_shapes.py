@@ -8,7 +8,7 @@ recorded result used; the demo's DINO has since moved to bfloat16)."""
 
 import math
 
-from detrkit_projects.salience_detr.modeling.lazy_configs import to_salience_detr
+from detrkit_projects.salience_detr.configs.helpers import to_salience_detr
 
 from ...dino.configs.dino_shapes import (
     dataloader,
@@ -19,7 +19,7 @@ from ...dino.configs.dino_shapes import (
     train,
 )
 
-model = to_salience_detr(
+to_salience_detr(
     model,
     level_ratios=(0.4, 0.8, 1.0),
     layer_ratios=(1.0,),

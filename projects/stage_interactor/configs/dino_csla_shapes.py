@@ -2,7 +2,7 @@
 in float32 for 720 iterations, the schedule its recorded result used) with cross-stage label assignment over
 its 3 decoder layers."""
 
-from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
+from detrkit_projects.stage_interactor.configs.helpers import with_csla
 
 from ...dino.configs.dino_shapes import (
     FLOAT32_MAX_ITER,
@@ -14,7 +14,7 @@ from ...dino.configs.dino_shapes import (
     train,
 )
 
-model = with_csla(model)
+with_csla(model)
 set_shapes_schedule(train, lr_multiplier, FLOAT32_MAX_ITER, bf16=False)
 train.output_dir = "./output/dino_csla_shapes"
 dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

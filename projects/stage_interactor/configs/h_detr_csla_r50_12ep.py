@@ -2,7 +2,7 @@
 groups (one-to-one and one-to-many; StageInteractor Table 4). Everything else is
 `projects/dino/configs/h_deformable_detr_r50_two_stage_12ep.py`."""
 
-from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla
+from detrkit_projects.stage_interactor.configs.helpers import with_csla
 
 from ...dino.configs.h_deformable_detr_r50_two_stage_12ep import (
     dataloader,
@@ -12,6 +12,6 @@ from ...dino.configs.h_deformable_detr_r50_two_stage_12ep import (
     train,
 )
 
-model = with_csla(model)
+with_csla(model)
 train.output_dir = "./output/h_detr_csla_r50_12ep"
 dataloader.evaluator.output_dir = "${train.output_dir}"  # follows train.output_dir overrides

@@ -22,7 +22,6 @@ from detrkit_projects.stage_interactor.modeling.dynamic_mixing import (
     StaticMixing,
     adapt_filter,
 )
-from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 from detrkit_projects.stage_interactor.modeling.query_generator import InitialQueryGenerator
 from detrkit_projects.stage_interactor.modeling.stage_head import StageInteractorStage
 from detrkit_projects.stage_interactor.modeling.stage_interactor import StageInteractor
@@ -45,6 +44,4 @@ __all__ = [
     "cross_stage_labels",
     "level_weights",
     "sampling_points",
-    "with_csla",
-    "with_dca",
 ]

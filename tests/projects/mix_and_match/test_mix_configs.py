@@ -1,18 +1,26 @@
-"""The mix-and-match configs: Salience DETR's encoder and selection, Rank-DETR's decoder, head and matcher,
-and StageInteractor's cross-stage label assignment build together and train on shapes."""
+"""The mix-and-match configs: Salience DETR's (or Focus-DETR's) encoder and selection, Rank-DETR's decoder,
+head and matcher, and StageInteractor's cross-stage label assignment build together, by config alone, and
+train on shapes."""
 
+import ast
 from pathlib import Path
 
 import pytest
 import torch
 
 from detrkit.config import LazyConfig, instantiate
-from detrkit.modeling.criterion import DINOCriterion
+from detrkit.modeling.criterion import DINOCriterion, FocalClassLoss
 from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.events import EventStorage
-from detrkit_projects.mix_and_match.modeling import to_salience_rank_csla
-from detrkit_projects.rank_detr.modeling import HighOrderMatcher, QueryRanking, RankAdaptiveClassHead
+from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRTransformer, ForegroundTokenLoss
+from detrkit_projects.mix_and_match.configs.helpers import to_salience_rank_csla
+from detrkit_projects.rank_detr.modeling import (
+    GIoUAwareClassLoss,
+    HighOrderMatcher,
+    QueryRanking,
+    RankAdaptiveClassHead,
+)
 from detrkit_projects.salience_detr.modeling import (
     IoUAwareClassLoss,
     RedundancyRemovalQuerySelector,
@@ -54,9 +62,38 @@ def test_coco_config_combines_the_three_papers():
         )
 
 
-def test_shapes_config_trains_a_few_iterations():
+def test_focus_rank_csla_config_combines_the_three_papers_by_config_alone():
+    """Focus-DETR's encoder, selector and foreground loss, Rank-DETR's ranking decoder, head, GIoU-aware class
+    loss and high-order matcher, and cross-stage label assignment: every module of the built model is a
+    detrkit or paper-project class, and the mix_and_match project defines no class at all."""
+    cfg = LazyConfig.load(str(CONFIGS / "mix_focus_rank_csla_shapes.py"))
+    cfg.model.device = "cpu"
+    model = instantiate(cfg.model)
+    assert isinstance(model, FocusDETR) and isinstance(model.transformer, FocusDETRTransformer)
+    assert isinstance(model.transformer.decoder.between_layers, QueryRanking)
+    assert isinstance(model.class_bias, RankAdaptiveClassHead)
+    criterion = model.criterion
+    assert isinstance(criterion.class_loss, CrossStageClassLoss)
+    assert isinstance(criterion.class_loss.fallback, GIoUAwareClassLoss)  # denoising queries
+    assert type(criterion.enc_class_loss) is FocalClassLoss  # encoder proposals, as Rank-DETR's code
+    assert [type(loss) for loss in criterion.extra_losses] == [ForegroundTokenLoss]
+    assert isinstance(criterion.matcher, HighOrderMatcher) and criterion.matcher.matcher_change_iter == 540
+    modules = {type(m).__module__ for m in model.modules()}
+    assert not any(name.startswith("detrkit_projects.mix_and_match") for name in modules)
+    for path in CONFIGS.parent.rglob("*.py"):
+        assert not [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)], path
+    coco = LazyConfig.load(str(CONFIGS / "mix_focus_rank_csla_r50_4scale_12ep.py"))
+    assert coco.model.criterion.matcher.matcher_change_iter == 67500 and coco.train.max_iter == 90000
+    assert coco.model.criterion.class_loss._target_ is CrossStageClassLoss
+
+
+@pytest.mark.parametrize(
+    ("name", "token_loss"),
+    [("mix_salience_rank_csla_shapes.py", "loss_salience"), ("mix_focus_rank_csla_shapes.py", "loss_select")],
+)
+def test_shapes_config_trains_a_few_iterations(name, token_loss):
     torch.manual_seed(0)
-    cfg = LazyConfig.load(str(CONFIGS / "mix_salience_rank_csla_shapes.py"))
+    cfg = LazyConfig.load(str(CONFIGS / name))
     cfg.model.device = "cpu"
     model = instantiate(cfg.model)
     assert isinstance(model.criterion.matcher, HighOrderMatcher)
@@ -66,7 +103,7 @@ def test_shapes_config_trains_a_few_iterations():
     for iteration in range(3):
         with EventStorage(iteration):
             losses = model(shapes_batch())
-        assert set(losses) == set(model.criterion.weight_dict) and "loss_salience" in losses
+        assert set(losses) == set(model.criterion.weight_dict) and token_loss in losses
         total = sum(losses.values())
         assert torch.isfinite(total)
         optimizer.zero_grad()

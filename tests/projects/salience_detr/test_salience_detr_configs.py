@@ -68,3 +68,10 @@ def test_shapes_config_trains_and_evaluates():
     model = instantiate(load("salience_detr_shapes.py").model)
     assert model.transformer.token_selector.level_ratios == (0.4, 0.8, 1.0)
     train_and_evaluate_salience(model, 128)
+
+
+def test_the_added_modules_follow_an_embed_dim_override():
+    cfg = load("salience_detr_r50_4scale_12ep.py", ["model.embed_dim=64"])
+    transformer = cfg.model.transformer
+    modules = (transformer.query_selector, transformer.background_embedding, transformer.token_fusion)
+    assert [m.embed_dim for m in modules] == [64, 64, 64]

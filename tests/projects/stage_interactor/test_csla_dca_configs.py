@@ -17,8 +17,8 @@ from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.utils.analysis import trainable_parameter_count
 from detrkit.utils.events import EventStorage
 from detrkit_projects.rank_detr.modeling import QueryRanking, RankAdaptiveClassHead
+from detrkit_projects.stage_interactor.configs.helpers import with_csla, with_dca
 from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
-from detrkit_projects.stage_interactor.modeling.lazy_configs import with_csla, with_dca
 
 ROOT = Path(__file__).parents[3] / "projects"
 CONFIGS = ROOT / "stage_interactor" / "configs"
@@ -93,7 +93,8 @@ def test_with_helpers_take_detrex_classes_by_name():
     cfg = LazyConfig.load(str(ROOT / "dino" / "configs" / "dino_r50_4scale_12ep.py"))
     cfg.model.criterion._target_ = "projects.dino.modeling.dn_criterion.DINOCriterion"
     cfg.model.transformer.decoder._target_ = "projects.dino.modeling.dino_transformer.DINOTransformerDecoder"
-    assert with_dca(with_csla(cfg.model)) is cfg.model
+    with_csla(cfg.model)
+    with_dca(cfg.model)
     assert is_cross_stage(cfg.model.criterion, DINOCriterion)
     assert cfg.model.transformer.decoder._target_ is DINOTransformerDecoder
     assert cfg.model.transformer.decoder.num_cross_attentions == 2
@@ -150,7 +151,7 @@ def test_rank_dino_layers_reach_the_criterion_in_one_query_order(detrex_outputs)
     cfg.model.criterion.class_loss = None  # Rank-DETR's decoder, DINO's focal class loss
     cfg.model.criterion.matcher._target_ = HungarianMatcher
     del cfg.model.criterion.matcher.matcher_change_iter, cfg.model.criterion.matcher.iou_order_alpha
-    cfg.model = with_csla(cfg.model)
+    with_csla(cfg.model)
     model = instantiate(cfg.model)
     assert type(model) is DINO and isinstance(model.criterion.class_loss, CrossStageClassLoss)
     assert isinstance(model.class_bias, RankAdaptiveClassHead)

@@ -3,8 +3,9 @@
 classification head, the query rank layers, the GIoU-aware class loss and the high-order matcher
 (IoU^4, from iteration 67,500)."""
 
-from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_detr
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
+from detrkit_projects.rank_detr.configs.helpers import to_rank_detr
 
 from ....dino.configs.models.h_deformable_detr_r50 import model
 
-model = to_rank_detr(model, matcher_change_iter=67500)
+to_rank_detr(model, matcher_change_iter=9 * COCO_ITERS_PER_EPOCH)

@@ -3,8 +3,9 @@ the rank-adaptive classification head over the 900 matching queries, query rank 
 queries are recomputed from the sorted boxes (eq. 4; the denoising queries are not ranked), the GIoU-aware
 class loss (also on the denoising queries) and the high-order matcher (IoU^4, from iteration 67,500)."""
 
-from detrkit_projects.rank_detr.modeling.lazy_configs import to_rank_dino
+from detrkit.config.schedules import COCO_ITERS_PER_EPOCH
+from detrkit_projects.rank_detr.configs.helpers import to_rank_dino
 
 from ....dino.configs.models.dino_r50 import model
 
-model = to_rank_dino(model, matcher_change_iter=67500)
+to_rank_dino(model, matcher_change_iter=9 * COCO_ITERS_PER_EPOCH)

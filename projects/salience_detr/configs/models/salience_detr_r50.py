@@ -3,9 +3,9 @@
 1.0/0.8/0.6/0.6/0.4/0.2), the selective encoder, background embedding, cross-level token fusion, redundancy
 removal, the IoU-aware class loss and `loss_salience` (weight 2); stem and res2 frozen."""
 
-from detrkit_projects.salience_detr.modeling.lazy_configs import to_salience_detr
+from detrkit_projects.salience_detr.configs.helpers import to_salience_detr
 
 from ....dino.configs.models.dino_r50 import model
 
-model = to_salience_detr(model)
+to_salience_detr(model)
 model.backbone.freeze_at = 2  # official: stem and res2 frozen (detrex DINO: stem only)

@@ -24,8 +24,8 @@ def to_focus_detr(
     strides: Sequence[int] = (8, 16, 32, 64),
     scale_ranges: Sequence[tuple[float, float]] = CODE_SCALE_RANGES,
     select_loss_weight: float = 1.5,
-):
-    """``model`` (a LazyCall :class:`DINO`) made Focus-DETR in place (and returned): selective encoder (one
+) -> None:
+    """``model`` (a LazyCall :class:`DINO`) made Focus-DETR in place: selective encoder (one
     layer ratio per encoder layer), foreground token selector with keep ratio ``keep_ratio``, and the
     foreground loss ``loss_select`` (weight ``select_loss_weight``) with labels by ``strides`` and
     ``scale_ranges`` (one per feature level)."""
@@ -43,4 +43,3 @@ def to_focus_detr(
         L(ForegroundTokenLoss)(label_assigner=label_assigner),
         {"loss_select": select_loss_weight},
     )
-    return model

@@ -29,8 +29,8 @@ def to_salience_detr(
     token_fusion: bool = True,
     scale_ranges: Sequence[tuple[float, float]] = CODE_SCALE_RANGES,
     salience_loss_weight: float = 2.0,
-):
-    """``model`` (a LazyCall :class:`DINO`) made Salience DETR in place (and returned), as the official
+) -> None:
+    """``model`` (a LazyCall :class:`DINO`) made Salience DETR in place, as the official
     ``salience_detr_resnet50_800_1333.py``: selective encoder (one layer ratio per encoder layer),
     hierarchical filtering (one level ratio and one scale range per feature level), absolute background
     embedding, cross-level token fusion unless ``token_fusion=False``, redundancy removal, IoU-aware class
@@ -38,7 +38,7 @@ def to_salience_detr(
     to a multiple of 32, IoUs and GIoUs without an eps in the criterion and the matcher (the official code
     uses torchvision's box ops; detrex's add 1e-6) (the backbone is the caller's: the official R50 freezes
     stem + res2)."""
-    embed_dim = model.embed_dim
+    embed_dim = "${model.embed_dim}"  # follows a later override of model.embed_dim
     model._target_ = SalienceDETR
     model.size_divisibility = 32
     model.neck.bias = False
@@ -70,4 +70,3 @@ def to_salience_detr(
     if not (isinstance(matcher._target_, type) and issubclass(matcher._target_, HungarianMatcher)):
         matcher._target_ = HungarianMatcher  # e.g. detrex's: the same keywords, but its IoUs have an eps
     matcher.iou_eps = 0.0
-    return model

@@ -53,22 +53,20 @@ def with_rank_modules(model, query_groups: Sequence[int | str]) -> None:
     )
 
 
-def to_rank_detr(model, matcher_change_iter: int):
+def to_rank_detr(model, matcher_change_iter: int) -> None:
     """``model`` (a LazyCall :class:`HDeformableDETR` with a :class:`HybridMatchingCriterion`, or detrex's
-    H-Deformable-DETR config, whose criterion is plain) made Rank-DETR in place (and returned): rank-adaptive
+    H-Deformable-DETR config, whose criterion is plain) made Rank-DETR in place: rank-adaptive
     head, query rank layers (groups: the config's ``model.num_queries_one2one`` and
     ``model.num_queries_one2many``, followed through overrides), GIoU-aware class loss, high-order matcher
     from ``matcher_change_iter``."""
     with_rank_modules(model, ["${model.num_queries_one2one}", "${model.num_queries_one2many}"])
     to_rank_criterion(model.criterion, matcher_change_iter)
-    return model
 
 
-def to_rank_dino(model, matcher_change_iter: int):
+def to_rank_dino(model, matcher_change_iter: int) -> None:
     """``model`` (a LazyCall :class:`DINO` or subclass, or detrex's DINO config) made Rank-DETR on DINO in
-    place (and returned): rank-adaptive head, query rank layers (over the config's ``model.num_queries``)
+    place: rank-adaptive head, query rank layers (over the config's ``model.num_queries``)
     with positions from the sorted boxes (DINO's decoder), GIoU-aware class loss, high-order matcher from
     ``matcher_change_iter``."""
     with_rank_modules(model, ["${model.num_queries}"])
     to_rank_criterion(model.criterion, matcher_change_iter)
-    return model

@@ -1,0 +1,2 @@
+"""focus_detr's LazyConfig files (loaded by path: `tools/train_net.py --config-file ...`) and `helpers`,
+the config helpers they are built with (`detrkit_projects.focus_detr.configs.helpers`)."""

@@ -1,0 +1,2 @@
+"""mix_and_match's LazyConfig files (loaded by path: `tools/train_net.py --config-file ...`) and `helpers`,
+the config helpers they are built with (`detrkit_projects.mix_and_match.configs.helpers`)."""

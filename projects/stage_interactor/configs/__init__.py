@@ -1,0 +1,2 @@
+"""stage_interactor's LazyConfig files (loaded by path: `tools/train_net.py --config-file ...`) and `helpers`,
+the config helpers they are built with (`detrkit_projects.stage_interactor.configs.helpers`)."""
