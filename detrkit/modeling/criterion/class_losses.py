@@ -85,7 +85,8 @@ class StageMatches(NamedTuple):
 class FocalClassLoss(nn.Module):
     """DETR's focal class loss (detrex ``loss_class_type="focal_loss"``): the sigmoid focal loss of the
     ``(bs, nq, C)`` logits against one-hot targets (the matched target's class, all zeros for unmatched
-    queries), summed over queries and classes and divided by ``num_boxes``.
+    queries), summed over queries and classes and divided by ``num_boxes``. The papers' focal-family class
+    losses subclass it: they keep ``alpha``/``gamma`` and change the targets in :meth:`forward`.
 
     Args:
         alpha, gamma: focal loss parameters. Default 0.25, 2.0.

@@ -2,9 +2,8 @@
 slot of detrkit's criteria."""
 
 import torch
-from torch import nn
 
-from detrkit.modeling.criterion import StageMatches, matched_targets
+from detrkit.modeling.criterion import FocalClassLoss, StageMatches, matched_targets
 from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.losses.giou_loss import paired_generalized_box_iou
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy
@@ -46,7 +45,7 @@ def giou_aware_focal_loss(
     return quality_focal_loss(preds, soft_targets, alpha, gamma, reduction, avg_factor, positives=targets > 0)
 
 
-class GIoUAwareClassLoss(nn.Module):
+class GIoUAwareClassLoss(FocalClassLoss):
     """Rank-DETR's ``loss_class`` (eq. 5): :func:`giou_aware_focal_loss` of the ``(bs, nq, C)`` logits with
     ``t = (GIoU(matched prediction, its target) + 1) / 2`` (the GIoU with the criterion's ``iou_eps``,
     detrex's 1e-6 as in the official code), summed and divided by ``num_boxes``. A class-loss slot of
@@ -56,11 +55,6 @@ class GIoUAwareClassLoss(nn.Module):
     Args:
         alpha, gamma: focal parameters. Default 0.25, 2.0.
     """
-
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0):
-        super().__init__()
-        self.alpha = alpha
-        self.gamma = gamma
 
     def forward(
         self,
@@ -86,6 +80,3 @@ class GIoUAwareClassLoss(nn.Module):
             giou_aware_focal_loss(logits, onehot, quality, self.alpha, self.gamma, reduction="sum")
             / num_boxes
         )
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, gamma={self.gamma}"

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from detrkit.modeling.criterion import StageMatches, matched_targets
+from detrkit.modeling.criterion import FocalClassLoss, StageMatches, matched_targets
 from detrkit.structures.box_ops import box_cxcywh_to_xyxy, paired_box_iou
 from detrkit_projects.salience_detr.modeling.salience_supervision import (
     SalienceTargetGenerator,
@@ -32,7 +32,7 @@ def iou_aware_focal_loss(
     return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="none")
 
 
-class IoUAwareClassLoss(nn.Module):
+class IoUAwareClassLoss(FocalClassLoss):
     """Salience DETR's ``loss_class`` (official code): :func:`iou_aware_focal_loss` of the ``(bs, nq, C)``
     logits with the IoU (criterion's ``iou_eps``) of each matched prediction and its target (detached) as
     quality, summed and divided by ``num_boxes``. A class-loss slot of detrkit's criteria (see
@@ -41,11 +41,6 @@ class IoUAwareClassLoss(nn.Module):
     Args:
         alpha, gamma: focal parameters. Default 0.25, 2.0.
     """
-
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0):
-        super().__init__()
-        self.alpha = alpha
-        self.gamma = gamma
 
     def forward(
         self,
@@ -68,9 +63,6 @@ class IoUAwareClassLoss(nn.Module):
             logits, matched.onehot(logits), quality, alpha=self.alpha, gamma=self.gamma
         )
         return loss.sum() / num_boxes
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, gamma={self.gamma}"
 
 
 class SalienceLoss(nn.Module):

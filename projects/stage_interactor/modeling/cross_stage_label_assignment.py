@@ -114,7 +114,7 @@ def cross_stage_labels(
     return CrossStageLabels(iou.view(shape), assigned.view(shape))
 
 
-class CrossStageClassLoss(nn.Module):
+class CrossStageClassLoss(FocalClassLoss):
     """Cross-stage label assignment (CSLA) as the class-loss slot of detrkit's criteria (see
     :mod:`detrkit.modeling.criterion.class_losses`): for decoder layer ``i`` (the criterion passes every
     layer's Hungarian matches as :class:`~detrkit.modeling.criterion.StageMatches`), ``loss_class`` is the
@@ -147,7 +147,7 @@ class CrossStageClassLoss(nn.Module):
         gamma: float = 2.0,
         fallback: nn.Module | None = None,
     ):
-        super().__init__()
+        super().__init__(alpha, gamma)
         if iou_threshold is not None and not 0.0 <= iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in [0, 1] or None, got {iou_threshold}")
         if quality_target not in ("iou", "label"):
@@ -155,8 +155,6 @@ class CrossStageClassLoss(nn.Module):
         self.scope = check_scope(scope)
         self.iou_threshold = iou_threshold
         self.quality_target = quality_target
-        self.alpha = alpha
-        self.gamma = gamma
         self.fallback = FocalClassLoss(alpha, gamma) if fallback is None else fallback
 
     def forward(
@@ -183,5 +181,5 @@ class CrossStageClassLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"scope={self.scope}, iou_threshold={self.iou_threshold}, "
-            f"quality_target={self.quality_target!r}, alpha={self.alpha}, gamma={self.gamma}"
+            f"quality_target={self.quality_target!r}, {super().extra_repr()}"
         )
