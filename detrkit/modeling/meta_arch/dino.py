@@ -63,8 +63,9 @@ class DINO(TwoStageDETR):
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
-            pixel_std, aux_loss, select_box_nums_for_evaluation, device, class_bias: see
-            :class:`TwoStageDETR`.
+            pixel_std, aux_loss, select_box_nums_for_evaluation, class_bias: see :class:`TwoStageDETR`.
+        device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
+            its parameters' device).
         num_queries: ``K`` matching queries (the transformer's ``two_stage_num_proposals``).
         input_format: channel order of the input images ("RGB" or "BGR").
         denoising: the denoising slot, e.g. a
@@ -113,7 +114,6 @@ class DINO(TwoStageDETR):
             pixel_std=list(pixel_std),
             aux_loss=aux_loss,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
-            device=None,
             class_bias=class_bias,
         )
         self.num_queries = num_queries

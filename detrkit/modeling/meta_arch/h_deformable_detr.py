@@ -26,8 +26,9 @@ class HDeformableDETR(TwoStageDETR):
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
-            pixel_std, aux_loss, select_box_nums_for_evaluation, device, class_bias: see
-            :class:`TwoStageDETR`.
+            pixel_std, aux_loss, select_box_nums_for_evaluation, class_bias: see :class:`TwoStageDETR`.
+        device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
+            its parameters' device).
         num_queries_one2one: one-to-one queries (300 in H-Deformable-DETR).
         num_queries_one2many: one-to-many queries (1500); 0 trains a plain two-stage Deformable DETR.
         with_box_refine, as_two_stage: detrex's keywords; must be True (the variant detrkit implements).
@@ -95,7 +96,6 @@ class HDeformableDETR(TwoStageDETR):
             pixel_std=list(pixel_std),
             aux_loss=aux_loss,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
-            device=None,
             class_bias=class_bias,
         )
         self.num_queries_one2one = num_queries_one2one

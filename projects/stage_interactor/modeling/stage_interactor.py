@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from detrkit.modeling.meta_arch.two_stage_detr import TwoStageDETR
+from detrkit.modeling.meta_arch.query_detector import QueryDetector
 from detrkit.structures.box_ops import box_xyxy_to_cxcywh
 from detrkit.structures.instances import Instances
 
@@ -15,9 +15,10 @@ from .stage_head import xyzr_to_xyxy
 __all__ = ["StageInteractor"]
 
 
-class StageInteractor(TwoStageDETR):
+class StageInteractor(QueryDetector):
     """StageInteractor: query-based detection by a cascade of AdaMixer stages with cross-stage filter reuse
-    and cross-stage label assignment (in the criterion).
+    and cross-stage label assignment (in the criterion). Every decoder stage owns its class and box heads
+    (no shared heads); the neck gets :class:`~detrkit.modeling.meta_arch.QueryDetector`'s Xavier init.
 
     Input: detectron2's list of dicts (``"image"`` ``(3, H, W)``, ``"height"``, ``"width"``, ``"instances"``
     when training). Training returns the criterion's losses weighted by ``criterion.weight_dict``; inference
@@ -62,17 +63,12 @@ class StageInteractor(TwoStageDETR):
     ):
         super().__init__(
             backbone=backbone,
-            position_embedding=None,
             neck=neck,
-            transformer=None,
-            embed_dim=query_generator.embed_dim,
             num_classes=num_classes,
             criterion=criterion,
             pixel_mean=list(pixel_mean),
             pixel_std=list(pixel_std),
-            aux_loss=True,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
-            device=None,
         )
         self.query_generator = query_generator
         self.decoder = decoder
@@ -81,9 +77,6 @@ class StageInteractor(TwoStageDETR):
         self.input_format = input_format
         if device is not None:
             self.to(device)
-
-    def _build_heads(self, embed_dim: int, num_classes: int) -> None:
-        """No shared heads: every decoder stage owns its class and box heads."""
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict[str, Instances]]:
         """Weighted losses in training mode, detectron2 results in eval mode (see the class docstring)."""

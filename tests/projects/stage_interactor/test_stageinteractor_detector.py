@@ -6,12 +6,14 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.layers import ShapeSpec
 from detrkit.modeling.criterion import SetCriterion, build_weight_dict
 from detrkit.modeling.losses import quality_focal_loss
 from detrkit.modeling.matcher import HungarianMatcher
+from detrkit.modeling.meta_arch import QueryDetector, TwoStageDETR
 from detrkit.structures.boxes import Boxes
 from detrkit.structures.instances import Instances
 from detrkit_projects.stage_interactor.modeling.cross_stage_label_assignment import CrossStageClassLoss
@@ -71,6 +73,15 @@ def batch():
             {"image": torch.rand(3, 48, 64) * 255, "height": 96, "width": 128, "instances": instances}
         )
     return images
+
+
+def test_the_detector_is_a_query_detector_without_a_transformer_and_its_neck_gets_the_xavier_init():
+    model = tiny_model()
+    assert isinstance(model, QueryDetector) and not isinstance(model, TwoStageDETR)
+    assert not hasattr(model, "transformer") and not hasattr(model, "position_embedding")
+    convs = [m for m in model.neck.modules() if isinstance(m, nn.Conv2d)]
+    # the convolutions' default init draws nonzero biases; the Xavier init zeroes them
+    assert convs and all(not c.bias.any() for c in convs)
 
 
 def test_training_forward_gives_every_stages_weighted_losses_and_gradients_reach_every_parameter():
