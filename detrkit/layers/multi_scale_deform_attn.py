@@ -241,7 +241,8 @@ class MultiScaleDeformableAttention(nn.Module):
 
         value = self.value_proj(value)
         if key_padding_mask is not None:
-            value = value.masked_fill(key_padding_mask[..., None], 0.0)
+            # in place on the projection's fresh output (whose backward does not read it): no copy
+            value = value.masked_fill_(key_padding_mask[..., None], 0.0)
         value = value.view(bs, num_values, self.num_heads, -1)
         sampling_offsets = self.sampling_offsets(query).view(
             bs, num_queries, self.num_heads, self.num_levels, self.num_points, 2
