@@ -2,7 +2,7 @@
 """Runs a trained detector on image files and writes its detections (detectron2's demo/demo.py counterpart).
 
     python tools/predict.py --config-file F --checkpoint W --input IMAGES... --output DIR
-        [--score-threshold 0.3] [--tile SIZE --overlap K] [--nms-threshold 0.5] [key=value ...]
+        [--score-threshold 0.3] [--tile SIZE --overlap K] [--nms-threshold 0.5] [--bf16] [key=value ...]
 
 ``--input`` takes image files, folders (their images, not recursive) and globs (``'tiles/**/*.png'``,
 quoted). ``DIR`` receives:
@@ -17,6 +17,10 @@ Class names and category ids come from the metadata of the config's test dataset
 ``SIZE`` tiles sharing ``K`` pixels (``K`` at least the largest object's size: a box cut by a tile's inner
 edge is dropped, the neighbouring tile sees the object whole); the tiles' detections are merged per class
 by NMS (``detrkit.layers.batched_nms``, ``--nms-threshold``).
+
+``--bf16`` runs the model under bfloat16 autocast on its device: convolutions and matrix products in
+bfloat16, the deformable attention and the postprocess in float32. On CPUs with AVX512-BF16/AMX it is the
+fastest mode (BENCHMARKS.md); check its accuracy on your data first (``benchmarks/bf16_accuracy.py``).
 """
 
 import argparse
@@ -115,6 +119,11 @@ def write_tables(records: list[dict], output: str) -> None:
             writer.writerow({**{k: r[k] for k in CSV_FIELDS[:5]}, "x": x, "y": y, "w": w, "h": h})
 
 
+def model_device_type(model: torch.nn.Module) -> str:
+    """``"cpu"`` or ``"cuda"``: where ``model``'s parameters are (the CPU for a model without any)."""
+    return next(model.parameters(), torch.zeros(0)).device.type
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,6 +138,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tile", type=positive_int, default=None, help="tile size in pixels (square)")
     parser.add_argument("--overlap", type=non_negative_int, default=0, help="pixels shared by tiles")
     parser.add_argument("--nms-threshold", type=unit_interval_float, default=0.5, help="merging tiles")
+    parser.add_argument("--bf16", action="store_true", help="run the model under bfloat16 autocast")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
     args = parser.parse_args(argv)
     # --input takes every following word: the key=value overrides at the end of the line come back out
@@ -160,15 +170,16 @@ def main(argv=None) -> None:
         tqdm(list(zip(files, output_names(files), strict=True)), desc="predict", unit="image")
     ):
         image = read_image(file_name, mapper.img_format)
-        boxes, scores, classes = predict_image(
-            model,
-            image,
-            mapper.augmentation,
-            args.score_threshold,
-            args.tile,
-            args.overlap,
-            args.nms_threshold,
-        )
+        with torch.autocast(model_device_type(model), dtype=torch.bfloat16, enabled=args.bf16):
+            boxes, scores, classes = predict_image(
+                model,
+                image,
+                mapper.augmentation,
+                args.score_threshold,
+                args.tile,
+                args.overlap,
+                args.nms_threshold,
+            )
         records += detections_to_records(
             image_id, file_name, boxes, scores, classes, class_names, category_ids
         )

@@ -200,3 +200,25 @@ def test_overrides_after_the_inputs_are_overrides():
 def test_an_input_matching_nothing_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape(f"--input '{tmp_path / '*.png'}': no such image")):
         load_tool().list_images([str(tmp_path / "*.png")])
+
+
+def test_bf16_runs_the_model_under_cpu_bfloat16_autocast(tmp_path, monkeypatch):
+    tool = load_tool()
+    seen = []
+
+    def recording_predict_image(*args, **kwargs):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return predict_image(*args, **kwargs)
+
+    monkeypatch.setattr(tool, "predict_image", recording_predict_image)
+    write_bright_dataset(str(tmp_path / "datasets"))
+    monkeypatch.setenv("DETRKIT_DATASETS", str(tmp_path / "datasets"))
+    Image.fromarray(image_with_square(80, 120, 10, 20, 30).permute(1, 2, 0).numpy()).save(tmp_path / "a.png")
+    torch.save({"model": BrightDetector().state_dict()}, tmp_path / "weights.pth")
+    common = ["--config-file", str(CONFIG), "--checkpoint", str(tmp_path / "weights.pth")]
+    tool.main([*common, "--input", str(tmp_path / "a.png"), "--output", str(tmp_path / "out")])
+    tool.main([*common, "--input", str(tmp_path / "a.png"), "--output", str(tmp_path / "out16"), "--bf16"])
+    assert seen == [(False, torch.bfloat16), (True, torch.bfloat16)]
+    assert (tmp_path / "out16" / "predictions.json").read_text() == (
+        tmp_path / "out" / "predictions.json"
+    ).read_text()
