@@ -4,7 +4,7 @@ that a helper fills a detrkit slot in detrkit's and detrex's configs alike."""
 
 from detrkit.config.instantiate import locate
 
-__all__ = ["detrkit_decoder_class", "detrkit_detector_class"]
+__all__ = ["detrkit_decoder_class", "detrkit_detector_class", "detrkit_dino_class"]
 
 
 def _detrkit_class(target, base: type, detrex: dict[str, type], what: str) -> type:
@@ -37,6 +37,19 @@ def detrkit_detector_class(target) -> type:
         "projects.h_deformable_detr.modeling.h_deformable_detr.HDeformableDETR": HDeformableDETR,
     }
     return _detrkit_class(target, TwoStageDETR, detrex, "detector")
+
+
+def detrkit_dino_class(target) -> type:
+    """The detrkit DINO class for a LazyCall model's ``_target_``: a :class:`DINO` subclass as it is,
+    detrex's DINO as detrkit's (the token-scoring transformers of Focus-DETR and Salience DETR return their
+    token scores to a DINO, which passes them to the criterion).
+
+    Raises:
+        ValueError: naming the target and the classes accepted.
+    """
+    from detrkit.modeling.meta_arch import DINO
+
+    return _detrkit_class(target, DINO, {"projects.dino.modeling.dino.DINO": DINO}, "DINO detector")
 
 
 def detrkit_decoder_class(target) -> type:

@@ -16,12 +16,11 @@ from detrkit.modeling.transformer import (
     HDeformableDetrTransformerDecoder,
     SelectiveTokenEncoder,
 )
-from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRTransformer
+from detrkit_projects.focus_detr.modeling import FocusDETRTransformer
 from detrkit_projects.rank_detr.modeling import (
     HighOrderMatcher,
 )
 from detrkit_projects.salience_detr.modeling import (
-    SalienceDETR,
     SalienceDETRTransformer,
 )
 
@@ -31,7 +30,7 @@ DETREX_MODULES = {
         "backbone position_embedding neck transformer embed_dim num_classes num_queries criterion pixel_mean "
         "pixel_std aux_loss select_box_nums_for_evaluation device dn_number label_noise_ratio "
         "box_noise_scale input_format vis_period",
-        (DINO, SalienceDETR, FocusDETR),
+        (DINO,),
     ),
     "projects.h_deformable_detr.modeling.h_deformable_detr.HDeformableDETR": (
         "backbone position_embedding neck transformer embed_dim num_classes num_queries_one2one "

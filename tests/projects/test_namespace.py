@@ -16,14 +16,14 @@ from pathlib import Path
 import projects.dino.modeling as detrex_dino
 import projects.focus_detr.modeling as detrex_focus
 from detrkit.config import LazyConfig
-from detrkit_projects.focus_detr.modeling import FocusDETR
+from detrkit_projects.focus_detr.modeling import FocusDETRTransformer
 
 root = Path(sys.argv[1])
 assert detrex_dino.DETREX_DINO and detrex_focus.DETREX_FOCUS
 assert list(map(Path, sys.modules["projects"].__path__)) == [root / "projects"]
 # one of our configs (which imports detrkit_projects) loads beside them; no module of ours is 'projects.*'
 cfg = LazyConfig.load(sys.argv[2])
-assert cfg.model._target_ is FocusDETR
+assert cfg.model.transformer._target_ is FocusDETRTransformer
 foreign = [
     name
     for name, module in sys.modules.items()

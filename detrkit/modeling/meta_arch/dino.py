@@ -63,7 +63,8 @@ class DINO(TwoStageDETR):
 
     Args:
         backbone, position_embedding, neck, transformer, embed_dim, num_classes, criterion, pixel_mean,
-            pixel_std, aux_loss, select_box_nums_for_evaluation, class_bias: see :class:`TwoStageDETR`.
+            pixel_std, aux_loss, select_box_nums_for_evaluation, class_bias, size_divisibility: see
+            :class:`TwoStageDETR` (``size_divisibility`` 32 for Salience DETR, as its official code).
         device: where to put the model; None leaves it on the CPU for the caller to move (the model follows
             its parameters' device).
         num_queries: ``K`` matching queries (the transformer's ``two_stage_num_proposals``).
@@ -97,6 +98,7 @@ class DINO(TwoStageDETR):
         vis_period: int = 0,
         denoising: nn.Module | None = None,
         class_bias: nn.Module | None = None,
+        size_divisibility: int = 0,
     ):
         if vis_period > 0:
             raise ValueError(
@@ -115,6 +117,7 @@ class DINO(TwoStageDETR):
             aux_loss=aux_loss,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
             class_bias=class_bias,
+            size_divisibility=size_divisibility,
         )
         self.num_queries = num_queries
         self.label_enc = nn.Embedding(num_classes, embed_dim)

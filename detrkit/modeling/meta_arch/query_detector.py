@@ -20,8 +20,7 @@ class QueryDetector(nn.Module):
     """Base of the query-based detectors (:class:`TwoStageDETR`, StageInteractor); subclasses write
     ``forward`` and place the model on their ``device``.
 
-    The neck's convolutions get Xavier-uniform weights and zero biases. The padded batch's sides are
-    multiples of the attribute ``size_divisibility`` (0 here: no rounding, as detrex's DETRs). Before every
+    The neck's convolutions get Xavier-uniform weights and zero biases. Before every
     criterion call the predictions (its first argument) are checked: a NaN/inf one raises
     ``FloatingPointError`` naming it (e.g. ``outputs["aux_outputs"][0]["pred_boxes"]``) instead of reaching
     the matcher, whose box costs cannot handle it. The model's ``device`` is that of its buffers.
@@ -33,12 +32,12 @@ class QueryDetector(nn.Module):
         criterion: ``criterion(outputs, targets, ...)`` -> dict of unweighted losses, with ``weight_dict``.
         pixel_mean, pixel_std: per-channel normalisation of the input images (in the input's channel order).
         select_box_nums_for_evaluation: detections kept per image at inference.
+        size_divisibility: the padded batch's sides are multiples of it (0: no rounding, as detrex's DETRs;
+            the official Salience DETR and StageInteractor pad to 32).
 
     Raises:
         ValueError: ``pixel_mean`` and ``pixel_std`` differ in length.
     """
-
-    size_divisibility: int = 0
 
     def __init__(
         self,
@@ -49,9 +48,11 @@ class QueryDetector(nn.Module):
         pixel_mean: list[float],
         pixel_std: list[float],
         select_box_nums_for_evaluation: int,
+        size_divisibility: int = 0,
     ):
         super().__init__()
         self.backbone = backbone
+        self.size_divisibility = size_divisibility
         self.neck = neck
         self.num_classes = num_classes
         self.criterion = criterion
@@ -80,10 +81,12 @@ class QueryDetector(nn.Module):
     def prepare_targets(
         self, batched_inputs: list[dict], input_size: tuple[int, int]
     ) -> list[dict[str, torch.Tensor]]:
-        """Per image ``{"labels": (n,) int64, "boxes": (n, 4) (cx, cy, w, h) normalised by the image size}``
-        from ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels). A class id
-        outside ``0 .. num_classes - 1`` raises ValueError naming it and the image. ``input_size`` is the
-        padded batch's ``(H, W)``, for subclasses whose targets refer to it (Salience DETR); unused here."""
+        """Per image ``{"labels": (n,) int64, "boxes": (n, 4) (cx, cy, w, h) normalised by the image size,
+        "boxes_xyxy": (n, 4) the same boxes in input pixels, "input_size": input_size}`` from
+        ``batched_inputs[i]["instances"]`` (``gt_classes``, ``gt_boxes`` in xyxy pixels), with ``input_size``
+        the padded batch's ``(H, W)`` (the token losses, Focus-DETR's and Salience DETR's, label feature-map
+        cells from the pixel boxes and the padded size). A class id outside ``0 .. num_classes - 1`` raises
+        ValueError naming it and the image."""
         targets = []
         for index, x in enumerate(batched_inputs):
             if "instances" not in x:
@@ -99,8 +102,15 @@ class QueryDetector(nn.Module):
             instances = x["instances"].to(self.device)
             height, width = instances.image_size
             scale = torch.as_tensor([width, height, width, height], dtype=torch.float, device=self.device)
-            boxes = box_xyxy_to_cxcywh(instances.gt_boxes.tensor / scale)
-            targets.append({"labels": instances.gt_classes, "boxes": boxes})
+            boxes_xyxy = instances.gt_boxes.tensor
+            targets.append(
+                {
+                    "labels": instances.gt_classes,
+                    "boxes": box_xyxy_to_cxcywh(boxes_xyxy / scale),
+                    "boxes_xyxy": boxes_xyxy,
+                    "input_size": input_size,
+                }
+            )
         return targets
 
     def weighted_losses(

@@ -37,11 +37,15 @@ class TwoStageDETR(QueryDetector):
     It owns ``class_embed`` and ``bbox_embed``: ``num_layers + 1`` independent copies (one per decoder layer,
     the last for the encoder proposals) of ``Linear(C, num_classes)`` (bias ``-log((1 - 0.01) / 0.01)``, focal
     prior 0.01) and ``MLP(C, C, 4, 3)`` (last layer zero), also assigned to ``transformer.decoder`` as in
-    detrex; their random weights are drawn before the neck's Xavier init (detrex's order).
+    detrex; their random weights are drawn before the neck's Xavier init (detrex's order). An encoder that
+    scores its tokens with per-layer class heads (``class_heads``, e.g. the
+    :class:`~detrkit.modeling.transformer.SelectiveTokenEncoder` of Focus-DETR and Salience DETR) gets the
+    encoder proposals' head ``class_embed[-1]`` for every layer (``encoder_class_heads``, the same module
+    ``num_layers`` times, as in both official codes).
 
     Args:
-        backbone, neck, num_classes, criterion, pixel_mean, pixel_std, select_box_nums_for_evaluation: see
-            :class:`QueryDetector`.
+        backbone, neck, num_classes, criterion, pixel_mean, pixel_std, select_box_nums_for_evaluation,
+            size_divisibility: see :class:`QueryDetector`.
         position_embedding: padding mask ``(bs, h, w)`` -> ``(bs, C, h, w)``.
         transformer: a two-stage deformable transformer whose ``decoder`` has ``num_layers``.
         embed_dim: ``C``.
@@ -69,6 +73,7 @@ class TwoStageDETR(QueryDetector):
         aux_loss: bool,
         select_box_nums_for_evaluation: int,
         class_bias: nn.Module | None = None,
+        size_divisibility: int = 0,
     ):
         if class_bias is not None and _query_order(transformer.decoder) is None:
             raise ValueError(
@@ -85,6 +90,7 @@ class TwoStageDETR(QueryDetector):
             pixel_mean=pixel_mean,
             pixel_std=pixel_std,
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
+            size_divisibility=size_divisibility,
         )
         self.position_embedding = position_embedding
         self.transformer = transformer
@@ -95,6 +101,9 @@ class TwoStageDETR(QueryDetector):
         self.bbox_embed = bbox_embed
         transformer.decoder.class_embed = class_embed
         transformer.decoder.bbox_embed = bbox_embed
+        if hasattr(transformer.encoder, "class_heads"):
+            self.encoder_class_heads = nn.ModuleList([class_embed[-1]] * transformer.encoder.num_layers)
+            transformer.encoder.class_heads = self.encoder_class_heads
 
     def multi_level_inputs(
         self, images: ImageList

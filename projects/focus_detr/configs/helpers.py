@@ -5,9 +5,9 @@ from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
 from detrkit.config.criterion_edits import add_extra_loss
+from detrkit.config.model_edits import detrkit_dino_class
 from detrkit.modeling.transformer import CascadeTokenSelector, SelectiveTokenEncoder
 from detrkit_projects.focus_detr.modeling.criterion import ForegroundTokenLoss
-from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
 from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 from detrkit_projects.focus_detr.modeling.foreground_supervision import (
     CODE_SCALE_RANGES,
@@ -25,11 +25,11 @@ def to_focus_detr(
     scale_ranges: Sequence[tuple[float, float]] = CODE_SCALE_RANGES,
     select_loss_weight: float = 1.5,
 ) -> None:
-    """``model`` (a LazyCall :class:`DINO`) made Focus-DETR in place: selective encoder (one
+    """``model`` (a LazyCall DINO, detrkit's or detrex's) made Focus-DETR in place: selective encoder (one
     layer ratio per encoder layer), foreground token selector with keep ratio ``keep_ratio``, and the
     foreground loss ``loss_select`` (weight ``select_loss_weight``) with labels by ``strides`` and
     ``scale_ranges`` (one per feature level)."""
-    model._target_ = FocusDETR
+    model._target_ = detrkit_dino_class(model._target_)
     model.transformer._target_ = FocusDETRTransformer
     model.transformer.encoder._target_ = SelectiveTokenEncoder
     model.transformer.token_selector = L(CascadeTokenSelector)(

@@ -2,7 +2,6 @@
 its foreground token loss (the scorer and the selective encoder are detrkit's, shared with Salience DETR)."""
 
 from detrkit_projects.focus_detr.modeling.criterion import ForegroundTokenLoss
-from detrkit_projects.focus_detr.modeling.focus_detr import FocusDETR
 from detrkit_projects.focus_detr.modeling.focus_detr_transformer import FocusDETRTransformer
 from detrkit_projects.focus_detr.modeling.foreground_supervision import (
     CODE_SCALE_RANGES,
@@ -14,7 +13,6 @@ from detrkit_projects.focus_detr.modeling.foreground_supervision import (
 __all__ = [
     "CODE_SCALE_RANGES",
     "PAPER_SCALE_RANGES",
-    "FocusDETR",
     "FocusDETRTransformer",
     "ForegroundLabelAssigner",
     "ForegroundTokenLoss",

@@ -5,12 +5,12 @@ from collections.abc import Sequence
 
 from detrkit.config import LazyCall as L
 from detrkit.config.criterion_edits import add_extra_loss, set_class_loss, take_focal_parameters
+from detrkit.config.model_edits import detrkit_dino_class
 from detrkit.modeling.matcher import HungarianMatcher
 from detrkit.modeling.transformer import SelectiveTokenEncoder
 from detrkit_projects.salience_detr.modeling.background_embedding import BackgroundEmbedding
 from detrkit_projects.salience_detr.modeling.criterion import IoUAwareClassLoss, SalienceLoss
 from detrkit_projects.salience_detr.modeling.query_selector import RedundancyRemovalQuerySelector
-from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
 from detrkit_projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
 from detrkit_projects.salience_detr.modeling.salience_supervision import (
     CODE_SCALE_RANGES,
@@ -30,7 +30,7 @@ def to_salience_detr(
     scale_ranges: Sequence[tuple[float, float]] = CODE_SCALE_RANGES,
     salience_loss_weight: float = 2.0,
 ) -> None:
-    """``model`` (a LazyCall :class:`DINO`) made Salience DETR in place, as the official
+    """``model`` (a LazyCall DINO, detrkit's or detrex's) made Salience DETR in place, as the official
     ``salience_detr_resnet50_800_1333.py``: selective encoder (one layer ratio per encoder layer),
     hierarchical filtering (one level ratio and one scale range per feature level), absolute background
     embedding, cross-level token fusion unless ``token_fusion=False``, redundancy removal, IoU-aware class
@@ -39,7 +39,7 @@ def to_salience_detr(
     uses torchvision's box ops; detrex's add 1e-6) (the backbone is the caller's: the official R50 freezes
     stem + res2)."""
     embed_dim = "${model.embed_dim}"  # follows a later override of model.embed_dim
-    model._target_ = SalienceDETR
+    model._target_ = detrkit_dino_class(model._target_)
     model.size_divisibility = 32
     model.neck.bias = False
     transformer = model.transformer

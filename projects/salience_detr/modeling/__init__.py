@@ -12,7 +12,6 @@ from detrkit_projects.salience_detr.modeling.query_selector import (
     RedundancyRemovalQuerySelector,
     remove_redundant_tokens,
 )
-from detrkit_projects.salience_detr.modeling.salience_detr import SalienceDETR
 from detrkit_projects.salience_detr.modeling.salience_detr_transformer import SalienceDETRTransformer
 from detrkit_projects.salience_detr.modeling.salience_supervision import (
     CODE_SCALE_RANGES,
@@ -37,7 +36,6 @@ __all__ = [
     "IoUAwareClassLoss",
     "RedundancyRemovalQuerySelector",
     "RepVGGPluXBlock",
-    "SalienceDETR",
     "SalienceDETRTransformer",
     "SalienceLoss",
     "SalienceTargetGenerator",

@@ -7,6 +7,7 @@ from torch import nn
 
 from detrkit.layers.position_embedding import get_sine_pos_embed
 from detrkit.modeling.criterion import build_weight_dict
+from detrkit.modeling.criterion.hybrid_criterion import repeat_targets
 from detrkit.modeling.meta_arch import DINO, HDeformableDETR
 from detrkit.modeling.transformer import (
     DINOTransformer,
@@ -107,13 +108,13 @@ class StandInCriterion(nn.Module):
             known = dn_metas["output_known_lbs_bboxes"]
             groups, size = dn_metas["dn_num"], dn_metas["single_padding"]
             slots = [torch.cat([g * size + idx for g in range(groups)]) for idx in first]
-            repeated = [{k: v.repeat(groups, *[1] * (v.dim() - 1)) for k, v in t.items()} for t in targets]
+            repeated = repeat_targets(targets, groups)
             losses.update(_set_losses(known, repeated, slots, "_dn"))
             for i, aux in enumerate(known.get("aux_outputs", [])):
                 losses.update(_set_losses(aux, repeated, slots, f"_dn_{i}"))
         if "pred_logits_one2many" in outputs:
             k = self.k_one2many
-            repeated = [{key: v.repeat(k, *[1] * (v.dim() - 1)) for key, v in t.items()} for t in targets]
+            repeated = repeat_targets(targets, k)
             slots = [torch.arange(k * len(idx)) for idx in first]
             one2many = {
                 "pred_logits": outputs["pred_logits_one2many"],

@@ -10,10 +10,11 @@ import torch
 
 from detrkit.config import LazyConfig, instantiate
 from detrkit.modeling.criterion import DINOCriterion, FocalClassLoss
+from detrkit.modeling.meta_arch import DINO
 from detrkit.modeling.transformer import DINOTransformerDecoder
 from detrkit.structures import Boxes, Instances
 from detrkit.utils.events import EventStorage
-from detrkit_projects.focus_detr.modeling import FocusDETR, FocusDETRTransformer, ForegroundTokenLoss
+from detrkit_projects.focus_detr.modeling import FocusDETRTransformer, ForegroundTokenLoss
 from detrkit_projects.mix_and_match.configs.helpers import to_salience_rank_csla
 from detrkit_projects.rank_detr.modeling import (
     GIoUAwareClassLoss,
@@ -24,7 +25,6 @@ from detrkit_projects.rank_detr.modeling import (
 from detrkit_projects.salience_detr.modeling import (
     IoUAwareClassLoss,
     RedundancyRemovalQuerySelector,
-    SalienceDETR,
     SalienceDETRTransformer,
 )
 from detrkit_projects.stage_interactor.modeling import CrossStageClassLoss
@@ -46,7 +46,7 @@ def shapes_batch(size: int = 128):
 
 def test_coco_config_combines_the_three_papers():
     cfg = LazyConfig.load(str(CONFIGS / "mix_salience_rank_csla_r50_4scale_12ep.py"))
-    assert cfg.model._target_ is SalienceDETR and cfg.model.class_bias._target_ is RankAdaptiveClassHead
+    assert cfg.model._target_ is DINO and cfg.model.class_bias._target_ is RankAdaptiveClassHead
     assert cfg.model.transformer._target_ is SalienceDETRTransformer
     assert cfg.model.transformer.query_selector.require_num_queries
     decoder = cfg.model.transformer.decoder
@@ -56,7 +56,7 @@ def test_coco_config_combines_the_three_papers():
     assert criterion.class_loss.fallback._target_ is IoUAwareClassLoss and criterion.iou_eps == 0.0
     assert cfg.model.criterion.matcher.matcher_change_iter == 67500
     assert cfg.model.backbone.freeze_at == 2 and cfg.train.max_iter == 90000
-    with pytest.raises(ValueError, match="needs a SalienceDETR config"):
+    with pytest.raises(ValueError, match="needs a Salience DETR config"):
         to_salience_rank_csla(
             LazyConfig.load(str(CONFIGS.parents[1] / "dino/configs/dino_shapes.py")).model, 1
         )
@@ -69,7 +69,7 @@ def test_focus_rank_csla_config_combines_the_three_papers_by_config_alone():
     cfg = LazyConfig.load(str(CONFIGS / "mix_focus_rank_csla_shapes.py"))
     cfg.model.device = "cpu"
     model = instantiate(cfg.model)
-    assert isinstance(model, FocusDETR) and isinstance(model.transformer, FocusDETRTransformer)
+    assert type(model) is DINO and isinstance(model.transformer, FocusDETRTransformer)
     assert isinstance(model.transformer.decoder.between_layers, QueryRanking)
     assert isinstance(model.class_bias, RankAdaptiveClassHead)
     criterion = model.criterion
