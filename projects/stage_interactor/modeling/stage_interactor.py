@@ -69,11 +69,11 @@ class StageInteractor(QueryDetector):
             pixel_mean=list(pixel_mean),
             pixel_std=list(pixel_std),
             select_box_nums_for_evaluation=select_box_nums_for_evaluation,
+            size_divisibility=size_divisibility,
         )
         self.query_generator = query_generator
         self.decoder = decoder
         self.feature_strides = tuple(feature_strides)
-        self.size_divisibility = size_divisibility
         self.input_format = input_format
         if device is not None:
             self.to(device)
