@@ -29,6 +29,7 @@ SHAPES_CONFIGS = [
     "stage_interactor/configs/dino_csla_shapes.py",
     "stage_interactor/configs/stageinteractor_shapes.py",
     "mix_and_match/configs/mix_salience_rank_csla_shapes.py",
+    "mix_and_match/configs/mix_focus_rank_csla_shapes.py",
 ]
 
 
