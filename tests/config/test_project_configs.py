@@ -28,14 +28,36 @@ def test_unknown_project_config_names_the_path_and_the_projects():
 
 def test_dino_shapes_sets_its_schedule_once():
     cfg = get_config("projects/dino/configs/dino_shapes.py")
-    # 1050 iterations, lr x0.1 at 90%: int(0.9 * 1050) = 945
-    assert (cfg.train.max_iter, cfg.train.eval_period, cfg.train.amp.enabled) == (1050, 1050, True)
+    # bfloat16 hardware: 1050 iterations, lr x0.1 at 90%: int(0.9 * 1050) = 945; else float32, 720 and 648
+    bf16 = shapes.cpu_has_bfloat16()
+    iterations, milestone = (1050, 945) if bf16 else (720, 648)
+    assert (cfg.train.max_iter, cfg.train.eval_period, cfg.train.amp.enabled) == (
+        iterations,
+        iterations,
+        bf16,
+    )
     assert dict(cfg.lr_multiplier) == {
         "values": [1.0, 0.1],
-        "milestones": [945],
-        "num_updates": 1050,
+        "milestones": [milestone],
+        "num_updates": iterations,
         "_target_": cfg.lr_multiplier._target_,
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n", False),
+        ("flags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n", True),
+        ("flags\t\t: fpu avx512f amx_bf16 amx_tile\n", True),
+        ("flags\t\t: fpu avx512f amx_tile avx512_bf16x\n", False),
+    ],
+)
+def test_cpu_has_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\n" + flags)
+    assert shapes.cpu_has_bfloat16(str(cpuinfo)) is expected
+    assert shapes.cpu_has_bfloat16(str(tmp_path / "missing")) is False
 
 
 def test_set_shapes_schedule_rejects_a_non_positive_length():
