@@ -4,7 +4,7 @@ extra loss with its weight. Each takes the config node it edits and changes it i
 
 from collections.abc import Mapping
 
-from detrkit.config.instantiate import locate
+from detrkit.config.model_edits import detrkit_class
 
 __all__ = [
     "add_extra_loss",
@@ -60,19 +60,7 @@ def detrkit_criterion_class(target) -> type:
         "projects.h_deformable_detr.modeling.deformable_criterion.DeformableCriterion": TwoStageCriterion,
         "projects.dino.modeling.dn_criterion.DINOCriterion": DINOCriterion,
     }
-    name = target if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
-    if name in detrex:
-        return detrex[name]
-    try:
-        cls = locate(name) if isinstance(target, str) else target
-    except ImportError:
-        cls = None
-    if not (isinstance(cls, type) and issubclass(cls, SetCriterion)):
-        raise ValueError(
-            f"{name} has no class_loss/extra_losses slots: use detrkit's SetCriterion, TwoStageCriterion or "
-            f"DINOCriterion, or detrex's {sorted(detrex)}"
-        )
-    return cls
+    return detrkit_class(target, SetCriterion, detrex, "criterion")
 
 
 def set_class_loss(criterion, class_loss) -> None:

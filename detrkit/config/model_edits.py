@@ -4,10 +4,10 @@ that a helper fills a detrkit slot in detrkit's and detrex's configs alike."""
 
 from detrkit.config.instantiate import locate
 
-__all__ = ["detrkit_decoder_class", "detrkit_detector_class", "detrkit_dino_class"]
+__all__ = ["detrkit_class", "detrkit_decoder_class", "detrkit_detector_class", "detrkit_dino_class"]
 
 
-def _detrkit_class(target, base: type, detrex: dict[str, type], what: str) -> type:
+def detrkit_class(target, base: type, detrex: dict[str, type], what: str) -> type:
     """``target`` (a class, or its dotted name as in a saved config) when it is a subclass of ``base``;
     detrex's classes (named in ``detrex``: detrex need not be importable) as their detrkit equivalent.
 
@@ -17,7 +17,10 @@ def _detrkit_class(target, base: type, detrex: dict[str, type], what: str) -> ty
     name = target if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}"
     if name in detrex:
         return detrex[name]
-    cls = locate(name) if isinstance(target, str) else target
+    try:
+        cls = locate(name) if isinstance(target, str) else target
+    except ImportError:  # a dotted name that names nothing importable
+        cls = None
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ValueError(
             f"{name} is not a {what} with the slot: use a subclass of detrkit's {base.__name__}, or one of "
@@ -36,7 +39,7 @@ def detrkit_detector_class(target) -> type:
         "projects.dino.modeling.dino.DINO": DINO,
         "projects.h_deformable_detr.modeling.h_deformable_detr.HDeformableDETR": HDeformableDETR,
     }
-    return _detrkit_class(target, TwoStageDETR, detrex, "detector")
+    return detrkit_class(target, TwoStageDETR, detrex, "detector")
 
 
 def detrkit_dino_class(target) -> type:
@@ -49,7 +52,7 @@ def detrkit_dino_class(target) -> type:
     """
     from detrkit.modeling.meta_arch import DINO
 
-    return _detrkit_class(target, DINO, {"projects.dino.modeling.dino.DINO": DINO}, "DINO detector")
+    return detrkit_class(target, DINO, {"projects.dino.modeling.dino.DINO": DINO}, "DINO detector")
 
 
 def detrkit_decoder_class(target) -> type:
@@ -65,4 +68,4 @@ def detrkit_decoder_class(target) -> type:
             DeformableTransformerDecoder
         ),
     }
-    return _detrkit_class(target, DeformableTransformerDecoder, detrex, "decoder")
+    return detrkit_class(target, DeformableTransformerDecoder, detrex, "decoder")
